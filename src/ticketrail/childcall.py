@@ -1,0 +1,120 @@
+"""Call one function of student code in a child process and hand back its result as JSON.
+
+The test process never imports student code; for the rare check of a pure function
+(the next due time, the backoff schedule) it starts `python -m ticketrail.childcall`
+in the student's folder, optionally under freezegun, and reads one line of JSON.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import subprocess
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ticketrail.procs import STUDENT_LIMITS, _limit_child, python_argv
+
+MARK = "@@ticketrail-result@@"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return {"__datetime__": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"__seconds__": value.total_seconds()}
+    raise TypeError(f"cannot send a {type(value).__name__} back as JSON")
+
+
+def _decode(obj: dict) -> Any:
+    if set(obj) == {"__datetime__"}:
+        return dt.datetime.fromisoformat(obj["__datetime__"])
+    if set(obj) == {"__seconds__"}:
+        return dt.timedelta(seconds=obj["__seconds__"])
+    return obj
+
+
+def _child_main() -> None:
+    request = json.loads(sys.stdin.read())
+    sys.path.insert(0, ".")
+    outcome: dict[str, Any]
+    try:
+        freezer = None
+        if request.get("freeze"):
+            from freezegun import freeze_time
+
+            freezer = freeze_time(request["freeze"])
+            freezer.start()
+        try:
+            module = importlib.import_module(request["module"])
+            function = getattr(module, request["function"])
+            args = json.loads(json.dumps(request.get("args", [])), object_hook=_decode)
+            kwargs = json.loads(json.dumps(request.get("kwargs", {})), object_hook=_decode)
+            outcome = {"ok": True, "value": function(*args, **kwargs)}
+        finally:
+            if freezer is not None:
+                freezer.stop()
+    except BaseException as error:  # the student's code may raise anything, SystemExit included
+        outcome = {"ok": False, "error": type(error).__name__, "message": str(error),
+                   "traceback": traceback.format_exc(limit=5)}
+    try:
+        line = json.dumps(outcome, default=_encode)
+    except TypeError as error:
+        line = json.dumps({"ok": False, "error": "TypeError", "message": str(error), "traceback": ""})
+    sys.stdout.write(f"\n{MARK}{line}\n")
+    sys.stdout.flush()
+
+
+@dataclass
+class CallResult:
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    message: str = ""
+    traceback: str = ""
+    output: str = ""
+
+
+def call_in_child(
+    impl_dir: Path,
+    module: str,
+    function: str,
+    args: list | None = None,
+    kwargs: dict | None = None,
+    freeze: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    user: tuple[int, int] | None = None,
+) -> CallResult:
+    """Run `module.function(*args, **kwargs)` in `impl_dir`, under frozen time if `freeze` is given."""
+    request = json.dumps({"module": module, "function": function, "args": args or [],
+                          "kwargs": kwargs or {}, "freeze": freeze}, default=_encode)
+    try:
+        done = subprocess.run(
+            python_argv("-m", "ticketrail.childcall"),
+            cwd=Path(impl_dir),
+            input=request,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_limit_child(STUDENT_LIMITS, user),
+        )
+    except subprocess.TimeoutExpired:
+        return CallResult(False, error="Timeout", message=f"{module}.{function} did not return within {timeout:.0f} s")
+    output = done.stdout + done.stderr
+    if MARK not in done.stdout:
+        return CallResult(False, error="Crashed", message=f"the child exited with code {done.returncode} before answering",
+                          output=output[-2000:])
+    payload = json.loads(done.stdout.rsplit(MARK, 1)[1].strip(), object_hook=_decode)
+    return CallResult(payload["ok"], payload.get("value"), payload.get("error"), payload.get("message", ""),
+                      payload.get("traceback", ""), output[-2000:])
+
+
+if __name__ == "__main__":
+    _child_main()

@@ -1,0 +1,94 @@
+"""`ticketrail run NN`: the whole shop running, to poke by hand with curl."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import socket
+import time
+from pathlib import Path
+
+from ticketrail import config as grading_config
+from ticketrail.kit import find_kit_root, resolve_impl
+from ticketrail.procs import Child, ChildFailed, free_port
+from ticketrail.redisd import start_redis
+from ticketrail.services import SHORT_NAMES
+from ticketrail.system import System
+from ticketrail.worldctl import WorldProcess
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("run", help="start Redis, the world, the API and the workers of an exercise")
+    parser.add_argument("exercise", help="the exercise number, e.g. 01")
+    parser.add_argument("--impl", default="starter", help="starter (default), reference, or a folder")
+    parser.add_argument("--port", type=int, default=8000, help="the API's port (default 8000, or a free one)")
+    parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="1.0 is the lecture's real durations")
+    parser.set_defaults(handler=run)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+class _Tail:
+    def __init__(self, child: Child) -> None:
+        self.child, self.offset = child, 0
+
+    def new_lines(self) -> list[str]:
+        text = self.child.log()
+        fresh, self.offset = text[self.offset:], len(text)
+        return fresh.splitlines()
+
+
+def run(options: argparse.Namespace) -> int:
+    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    exercise = grading_config.load(root / "grading.yml").exercise(options.exercise)
+    impl = resolve_impl(root, options.impl, exercise.id)
+    redis = start_redis(options.redis)
+    world = WorldProcess(time_scale=options.time_scale)
+    system = System(impl, redis.url, world.url, exercise.env)
+    try:
+        return _serve(options, exercise, system, world)
+    except ChildFailed as error:
+        print(f"[ticketrail] {error}")
+        return 1
+    finally:
+        print("\n[ticketrail] stopping everything …")
+        system.stop()
+        world.stop()
+        redis.stop()
+
+
+def _serve(options, exercise, system: System, world: WorldProcess) -> int:
+    print(f"[ticketrail] exercise {exercise.id}: {exercise.title} ({system.impl_dir})")
+    print(f"[ticketrail] Redis at {system.redis_url}; the world at {world.url}, time scale {options.time_scale}")
+    tails = []
+    if exercise.run_api:
+        port = options.port if _port_free(options.port) else free_port()
+        api = system.start_api(exercise.run_api, port=port, access_log=True)
+        tails.append(("api", _Tail(api.child)))
+        print(f"[ticketrail] the API answers at {api.url}   try:")
+        print(f"    curl -X POST {api.url}/orders/42/confirm")
+    for program in exercise.run_programs:
+        filename, *args = shlex.split(program)
+        child = system.start_program(filename, *args, name=program)
+        tails.append((program, _Tail(child)))
+    print("[ticketrail] logs follow; Ctrl-C stops everything.\n")
+    seen = 0
+    while True:
+        for label, tail in tails:
+            for line in tail.new_lines():
+                print(f"[{label}] {line}")
+            if not tail.child.alive():
+                print(f"[{label}] {tail.child.describe_exit()}")
+                tails.remove((label, tail))
+        calls = world.control.ledger()
+        for call in calls[seen:]:
+            if call.outcome == "running":
+                break
+            order = f" order {call.order_id}" if call.order_id is not None else ""
+            print(f"[world] {SHORT_NAMES.get(call.service, call.service)}{order}: {call.outcome} in {call.duration:.2f} s")
+            seen += 1
+        time.sleep(0.2)

@@ -1,0 +1,268 @@
+"""The pytest plugin: `pytest exercises/NN` runs the self-checks against starter/NN.
+
+Options: --impl starter|reference|PATH, --redis server|embedded|URL, and for grading
+--ticketrail-report FILE (one JSON line a test, written as each test ends).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+pytest.register_assert_rewrite("ticketrail.checks")
+
+from ticketrail import config as grading_config  # noqa: E402
+from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
+from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
+from ticketrail.redisd import RedisHandle, start_redis  # noqa: E402
+from ticketrail.system import System  # noqa: E402
+from ticketrail.worldctl import WorldControl, WorldProcess  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ticketrail")
+    group.addoption("--impl", default="starter",
+                    help="the implementation to check: starter (default), reference, or a folder")
+    group.addoption("--redis", default=None,
+                    help="server (a private redis-server), embedded (fakeredis over TCP) or a redis:// URL")
+    group.addoption("--grading-yml", default=None, help="grading.yml to use (default: the kit's)")
+    group.addoption("--ticketrail-report", default=None, help="write one JSON line per test to this file")
+    group.addoption("--student-user", default=None, help="run student programs as this uid:gid")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "task(n): the README task this check is about")
+    for warning in ("ignore::DeprecationWarning", "ignore::PendingDeprecationWarning", "ignore::ResourceWarning"):
+        config.addinivalue_line("filterwarnings", warning)
+    path = config.getoption("--ticketrail-report")
+    config._ticketrail_report = open(path, "a", encoding="utf-8") if path else None  # type: ignore[attr-defined]
+    config._ticketrail_results = {}  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    report = getattr(config, "_ticketrail_report", None)
+    if report is not None:
+        report.close()
+
+
+# --- the kit, the exercise, the implementation --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kit_root(request: pytest.FixtureRequest) -> Path:
+    return find_kit_root(Path(str(request.config.rootpath)), Path(str(request.node.path)))
+
+
+@pytest.fixture(scope="session")
+def grading(request: pytest.FixtureRequest, kit_root: Path) -> grading_config.GradingConfig:
+    path = request.config.getoption("--grading-yml") or kit_root / "grading.yml"
+    return grading_config.load(path)
+
+
+@pytest.fixture
+def exercise(request: pytest.FixtureRequest, grading: grading_config.GradingConfig) -> grading_config.ExerciseSpec:
+    exercise_id = exercise_of(Path(str(request.node.path)))
+    if exercise_id is None:
+        pytest.fail(f"{request.node.path} is not inside exercises/NN or graders/NN", pytrace=False)
+    return grading.exercise(exercise_id)
+
+
+@pytest.fixture
+def impl_dir(request: pytest.FixtureRequest, kit_root: Path, exercise: grading_config.ExerciseSpec) -> Path:
+    return resolve_impl(kit_root, request.config.getoption("--impl"), exercise.id)
+
+
+@pytest.fixture
+def budget(exercise: grading_config.ExerciseSpec):
+    return exercise.budget
+
+
+# --- services: Redis and the world --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisHandle]:
+    handle = start_redis(request.config.getoption("--redis"))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisHandle) -> str:
+    """A Redis that is empty when the test starts."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str, redis_server: RedisHandle):
+    client = redis_server.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def world_process() -> Iterator[WorldProcess]:
+    process = WorldProcess()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def world(world_process: WorldProcess, exercise: grading_config.ExerciseSpec) -> WorldControl:
+    """The outside world, reset: an empty ledger, no faults, the exercise's time scale."""
+    world_process.control.reset(exercise.time_scale)
+    return world_process.control
+
+
+# --- the student's programs ---------------------------------------------------------------
+
+
+def _student_user(config: pytest.Config) -> tuple[int, int] | None:
+    value = config.getoption("--student-user")
+    if not value:
+        return None
+    uid, _, gid = value.partition(":")
+    return int(uid), int(gid or uid)
+
+
+@pytest.fixture
+def system(request: pytest.FixtureRequest, impl_dir: Path, redis_url: str, world: WorldControl,
+           exercise: grading_config.ExerciseSpec) -> Iterator[System]:
+    """Start the implementation's API and programs; all are stopped when the test ends."""
+    started = System(impl_dir, redis_url, world.url, exercise.env, user=_student_user(request.config))
+    request.node._ticketrail_system = started
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def call_student_function(request: pytest.FixtureRequest, impl_dir: Path, exercise: grading_config.ExerciseSpec):
+    """`call_student_function("worker", "next_due", [3], freeze="2026-02-14T10:30:00Z")` in a child."""
+    user = _student_user(request.config)
+
+    def call(module: str, function: str, args: list | None = None, kwargs: dict | None = None,
+             freeze: str | None = None, env: dict[str, str] | None = None) -> CallResult:
+        base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **exercise.env, **(env or {})}
+        return call_in_child(impl_dir, module, function, args, kwargs, freeze, base, user=user)
+
+    return call
+
+
+# --- timeouts, logs in reports, the grading report ------------------------------------------
+
+
+class TestTimeout(BaseException):
+    """Raised in a test that ran past its time (a BaseException so student-facing helpers cannot swallow it)."""
+
+
+def _test_timeout(item: pytest.Item) -> float | None:
+    exercise_id = exercise_of(Path(str(item.path)))
+    if exercise_id is None or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        root = find_kit_root(Path(str(item.config.rootpath)), Path(str(item.path)))
+        path = item.config.getoption("--grading-yml") or root / "grading.yml"
+        return grading_config.load(path).exercise(exercise_id).test_timeout
+    except (grading_config.ConfigError, FileNotFoundError):
+        return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    seconds = _test_timeout(item)
+    if not seconds:
+        return
+
+    def expire(signum, frame):
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise TestTimeout(f"this check did not finish within {seconds:.0f} s (grading.yml: timeouts.test)")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    started = getattr(item, "_ticketrail_system", None)
+    if report.failed and started is not None and call.when == "call":
+        for title, text in started.logs_for_report():
+            report.sections.append((f"student program: {title}", text or "(printed nothing)"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    config = _config_of(report)
+    if config is None or config._ticketrail_report is None:
+        return
+    results = config._ticketrail_results
+    entry = results.setdefault(report.nodeid, {
+        "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1].split("[")[0],
+        "outcome": "passed", "duration": 0.0, "message": "", "details": "",
+    })
+    entry["duration"] += report.duration
+    if report.failed and entry["outcome"] == "passed":
+        entry["outcome"] = "failed" if report.when == "call" else "error"
+        crash = getattr(report.longrepr, "reprcrash", None)
+        entry["message"] = crash.message if crash is not None else str(report.longrepr)[-2000:]
+        entry["details"] = report.longreprtext[-8000:]
+    elif report.skipped and report.when in ("setup", "call"):
+        entry["outcome"] = "skipped"
+        entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+    if report.when == "teardown":
+        config._ticketrail_report.write(json.dumps(results.pop(report.nodeid)) + "\n")
+        config._ticketrail_report.flush()
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    config = _config_of(report)
+    if report.failed and config is not None and config._ticketrail_report is not None:
+        config._ticketrail_report.write(json.dumps({
+            "nodeid": report.nodeid, "name": None, "outcome": "collect_error", "duration": 0.0,
+            "message": str(report.longrepr)[-2000:], "details": report.longreprtext[-8000:],
+        }) + "\n")
+        config._ticketrail_report.flush()
+
+
+_CONFIG: list[pytest.Config] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG[:] = [session.config]
+
+
+def _config_of(report) -> pytest.Config | None:
+    return _CONFIG[0] if _CONFIG else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In graders/NN every test needs a points entry in grading.yml, and every entry a test."""
+    by_exercise: dict[tuple[Path, str], set[str]] = {}
+    for item in items:
+        path = Path(str(item.path))
+        exercise_id = exercise_of(path)
+        if exercise_id is not None and path.parent.parent.name == "graders":
+            by_exercise.setdefault((path.parent, exercise_id), set()).add(item.name.split("[")[0])
+    problems: list[str] = []
+    for (graders_dir, exercise_id), names in by_exercise.items():
+        root = find_kit_root(Path(str(config.rootpath)), graders_dir)
+        path = config.getoption("--grading-yml") or root / "grading.yml"
+        try:
+            problems += grading_config.load(path).check_tests(exercise_id, names, graders_dir)
+        except grading_config.ConfigError as error:
+            problems.append(str(error))
+    if problems:
+        raise pytest.UsageError("grading.yml and the graders disagree:\n  " + "\n  ".join(problems))

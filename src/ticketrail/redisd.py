@@ -1,0 +1,84 @@
+"""A private Redis for the checks: redis-server when installed, else fakeredis over TCP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from ticketrail.procs import Child, free_port
+
+BACKENDS = ("server", "embedded")
+
+
+@dataclass
+class RedisHandle:
+    url: str
+    backend: str  # "server", "embedded" or "external"
+    child: Child | None = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, decode_responses=True)
+
+    def flush(self) -> None:
+        with self.client() as r:
+            r.flushdb()
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.stop(grace=2)
+
+
+def choose_backend(requested: str | None) -> str:
+    """'server', 'embedded' or a redis:// URL; by default redis-server when it is installed."""
+    requested = requested or os.environ.get("TICKETRAIL_REDIS") or os.environ.get("REDIS_URL")
+    if requested:
+        return requested
+    return "server" if shutil.which("redis-server") else "embedded"
+
+
+def start_redis(requested: str | None = None, timeout: float = 15.0) -> RedisHandle:
+    backend = choose_backend(requested)
+    if backend.startswith(("redis://", "rediss://", "unix://")):
+        handle = RedisHandle(backend, "external")
+        _wait_for_ping(handle, None, timeout)
+        return handle
+    if backend not in BACKENDS:
+        raise ValueError(f"--redis takes 'server', 'embedded' or a redis:// URL, not {backend!r}")
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-redis-"))
+    if backend == "server":
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("--redis server was asked for, but redis-server is not installed (apt-get install redis-server)")
+        argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(log_dir), "--protected-mode", "no", "--loglevel", "warning"]
+    else:
+        argv = [sys.executable, "-m", "ticketrail.fakeserver", "--port", str(port)]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(log_dir)}
+    child = Child(f"redis-{backend}", argv, log_dir, env, limits=None, log_dir=log_dir)
+    handle = RedisHandle(f"redis://127.0.0.1:{port}/0", backend, child)
+    _wait_for_ping(handle, child, timeout)
+    return handle
+
+
+def _wait_for_ping(handle: RedisHandle, child: Child | None, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if child is not None and not child.alive():
+            raise RuntimeError(f"{child.name} {child.describe_exit()}:\n{child.log_tail()}")
+        try:
+            with handle.client() as r:
+                r.ping()
+            return
+        except redis.RedisError as error:
+            last_error = error
+            time.sleep(0.02)
+    raise RuntimeError(f"Redis at {handle.url} did not answer PING within {timeout:.0f} s: {last_error}")

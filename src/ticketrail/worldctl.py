@@ -1,0 +1,162 @@
+"""The grader's side of the world: start it, reset it, read its ledger, inject faults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import httpx
+
+from ticketrail.procs import Child, free_port, wait_for_port
+from ticketrail.world import TOKEN_HEADER
+
+
+@dataclass
+class Call:
+    """One ledger entry: a call a student program made to an outside service."""
+
+    seq: int
+    service: str
+    args: dict
+    order_id: int | None
+    idempotency_key: str | None
+    caller_pid: str | None
+    caller: str | None
+    start: float
+    end: float | None
+    outcome: str  # running, ok, failed, duplicate, not_found, cancelled
+    held: bool
+    error: str | None
+
+    @property
+    def effective(self) -> bool:
+        """Did this call change the outside world (not a failure, not a replayed idempotent call)?"""
+        return self.outcome == "ok"
+
+    @property
+    def duration(self) -> float:
+        return (self.end or time.time()) - self.start
+
+
+class WorldControl:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self._http = httpx.Client(base_url=url, headers={TOKEN_HEADER: token}, timeout=30.0)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, path: str, body: dict) -> dict:
+        response = self._http.post(path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self, time_scale: float = 1.0) -> None:
+        self._post("/_reset", {"time_scale": time_scale})
+
+    def ledger(self, service: str | None = None, order_id: int | None = None) -> list[Call]:
+        response = self._http.get("/_ledger")
+        response.raise_for_status()
+        calls = [Call(**entry) for entry in response.json()["entries"]]
+        return [
+            c for c in calls
+            if (service is None or c.service == service) and (order_id is None or c.order_id == order_id)
+        ]
+
+    def fail(self, service: str, first: int = 0, always: bool = False, error: str = "service unavailable") -> None:
+        self._post("/_faults", {service: {"fail_first": first, "fail_always": always, "error": error}})
+
+    def hold(self, service: str) -> None:
+        """Calls to `service` wait until `release(service)`."""
+        self._post("/_faults", {service: {"hold": True}})
+
+    def release(self, service: str) -> None:
+        self._post("/_release", {"service": service})
+
+    def rate_limit(self, service: str, per_second: float) -> None:
+        self._post("/_faults", {service: {"rate_limit": per_second}})
+
+    def heal(self, *services: str) -> None:
+        """Remove every fault from these services; held calls go on."""
+        self._post("/_faults", {service: {} for service in services})
+
+    def set_clock(self, epoch_seconds: float) -> float:
+        return self._post("/_clock", {"set": epoch_seconds})["now"]
+
+    def advance_clock(self, seconds: float) -> float:
+        return self._post("/_clock", {"advance": seconds})["now"]
+
+    def real_clock(self) -> None:
+        self._post("/_clock", {"real": True})
+
+    def order_history(self, order_id: int) -> list[dict]:
+        response = self._http.get(f"/_orders/{order_id}")
+        response.raise_for_status()
+        return response.json()["history"]
+
+    def effects(self, service: str) -> Counter:
+        """How many effective calls each order got from `service`."""
+        return Counter(c.order_id for c in self.ledger(service) if c.effective)
+
+    def effects_by_key(self, service: str) -> Counter:
+        return Counter(c.idempotency_key for c in self.ledger(service) if c.effective)
+
+    def summary(self, services: Iterable[str] | None = None) -> str:
+        """The ledger in a few lines, for a failure message."""
+        calls = self.ledger()
+        if services is not None:
+            wanted = set(services)
+            calls = [c for c in calls if c.service in wanted]
+        if not calls:
+            return "The world saw no calls at all."
+        counts = Counter((c.service, c.outcome) for c in calls)
+        lines = [f"  {service}: {n} {outcome}" for (service, outcome), n in sorted(counts.items())]
+        return "The world saw these calls:\n" + "\n".join(lines)
+
+
+class WorldProcess:
+    """The world service running in its own process, with a token only the grader holds."""
+
+    def __init__(self, time_scale: float = 1.0, port: int | None = None, log_level: str = "warning") -> None:
+        self.token = secrets.token_urlsafe(24)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-world-"))
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(log_dir),
+            "TICKETRAIL_WORLD_TOKEN": self.token,
+        }
+        argv = [sys.executable, "-m", "ticketrail.world", "--port", str(self.port),
+                "--time-scale", str(time_scale), "--log-level", log_level]
+        self.child = Child("world", argv, log_dir, env, limits=None, log_dir=log_dir)
+        wait_for_port(self.child, self.port, timeout=30)
+        self.control = WorldControl(self.url, self.token)
+
+    def stop(self) -> None:
+        self.control.close()
+        self.child.stop(grace=2)
+
+
+def wait_quiet(world: WorldControl, quiet_for: float, timeout: float) -> list[Call]:
+    """Wait until the ledger has not changed for `quiet_for` seconds and nothing is running."""
+    deadline = time.monotonic() + timeout
+    last = None
+    since = time.monotonic()
+    while True:
+        calls = world.ledger()
+        fingerprint = [(c.seq, c.outcome) for c in calls]
+        if fingerprint != last:
+            last, since = fingerprint, time.monotonic()
+        elif time.monotonic() - since >= quiet_for and all(c.outcome != "running" for c in calls):
+            return calls
+        if time.monotonic() >= deadline:
+            return calls
+        time.sleep(0.05)
