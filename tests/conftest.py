@@ -14,17 +14,21 @@ from helpers import KIT
 
 
 @functools.lru_cache(maxsize=None)
-def _graded(exercise_id: str, impl: str, redis: str | None) -> ExerciseResult:
-    return run_exercise(KIT, config.load(KIT / "grading.yml"), exercise_id, Path(impl), redis=redis)
+def _graded(exercise_id: str, impl: str, redis: str | None, only: tuple[str, ...]) -> ExerciseResult:
+    return run_exercise(KIT, config.load(KIT / "grading.yml"), exercise_id, Path(impl), redis=redis, only=only)
 
 
 @pytest.fixture(scope="session")
 def grade():
-    """grade("01", "reference") or grade("01", WRONG / "01" / "gather_only", redis="embedded")."""
+    """grade("01", "reference"), or grade("01", WRONG / "01" / "gather_only", only={"test_x"}).
 
-    def run(exercise_id: str, impl: str | Path, redis: str | None = None) -> ExerciseResult:
+    `only` runs just the graders a known-wrong solution is aimed at: a full run of every
+    grader on every wrong solution would not fit the kit's test budget.
+    """
+
+    def run(exercise_id: str, impl: str | Path, redis: str | None = None, only=()) -> ExerciseResult:
         if impl in ("starter", "reference"):
             impl = KIT / str(impl) / exercise_id
-        return _graded(exercise_id, str(impl), redis)
+        return _graded(exercise_id, str(impl), redis, tuple(sorted(only)))
 
     return run

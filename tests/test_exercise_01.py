@@ -31,6 +31,5 @@ def test_the_starter_fails_the_latency_grader_with_the_timeline(grade):
     ("no_404", {"test_an_unknown_order_gets_404_and_no_side_effects"}),
 ])
 def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong, caught_by):
-    result = grade("01", WRONG / "01" / wrong)
+    result = grade("01", WRONG / "01" / wrong, only=caught_by)
     assert caught_by <= failed_tests(result), explain(result)
-    assert result.score < result.max_score

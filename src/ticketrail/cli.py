@@ -8,6 +8,12 @@ import sys
 
 SUBCOMMANDS = (
     "ticketrail.commands.run",
+    "ticketrail.commands.check",
+    "ticketrail.commands.status",
+    "ticketrail.commands.hint",
+    "ticketrail.commands.reset",
+    "ticketrail.commands.watch",
+    "ticketrail.commands.release",
 )
 
 

@@ -6,6 +6,7 @@ Options: --impl starter|reference|PATH, --redis server|embedded|URL, and for gra
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import threading
@@ -17,6 +18,7 @@ import pytest
 pytest.register_assert_rewrite("ticketrail.checks")
 
 from ticketrail import config as grading_config  # noqa: E402
+from ticketrail import notdone  # noqa: E402
 from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
 from ticketrail.redisd import RedisHandle, start_redis  # noqa: E402
@@ -33,21 +35,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--grading-yml", default=None, help="grading.yml to use (default: the kit's)")
     group.addoption("--ticketrail-report", default=None, help="write one JSON line per test to this file")
     group.addoption("--student-user", default=None, help="run student programs as this uid:gid")
+    group.addoption("--ticketrail-only", default=None, help="run only these grader tests (comma-separated names)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "task(n): the README task this check is about")
-    for warning in ("ignore::DeprecationWarning", "ignore::PendingDeprecationWarning", "ignore::ResourceWarning"):
+    for warning in ("ignore::DeprecationWarning", "ignore::PendingDeprecationWarning", "ignore::ResourceWarning",
+                    "ignore::pytest.PytestUnknownMarkWarning", "ignore::pytest.PytestUnraisableExceptionWarning",
+                    "ignore::pytest.PytestUnhandledThreadExceptionWarning"):
         config.addinivalue_line("filterwarnings", warning)
     path = config.getoption("--ticketrail-report")
-    config._ticketrail_report = open(path, "a", encoding="utf-8") if path else None  # type: ignore[attr-defined]
-    config._ticketrail_results = {}  # type: ignore[attr-defined]
+    _report.open(path)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    report = getattr(config, "_ticketrail_report", None)
-    if report is not None:
-        report.close()
+    _report.close()
 
 
 # --- the kit, the exercise, the implementation --------------------------------------------
@@ -149,12 +151,19 @@ def call_student_function(request: pytest.FixtureRequest, impl_dir: Path, exerci
     def call(module: str, function: str, args: list | None = None, kwargs: dict | None = None,
              freeze: str | None = None, env: dict[str, str] | None = None) -> CallResult:
         base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **exercise.env, **(env or {})}
-        return call_in_child(impl_dir, module, function, args, kwargs, freeze, base, user=user)
+        result = call_in_child(impl_dir, module, function, args, kwargs, freeze, base, user=user)
+        request.node._ticketrail_calls = [*getattr(request.node, "_ticketrail_calls", []), (module, function, result)]
+        return result
 
     return call
 
 
 # --- timeouts, logs in reports, the grading report ------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _load_config(path: str) -> grading_config.GradingConfig:
+    return grading_config.load(path)
 
 
 class TestTimeout(BaseException):
@@ -168,7 +177,7 @@ def _test_timeout(item: pytest.Item) -> float | None:
     try:
         root = find_kit_root(Path(str(item.config.rootpath)), Path(str(item.path)))
         path = item.config.getoption("--grading-yml") or root / "grading.yml"
-        return grading_config.load(path).exercise(exercise_id).test_timeout
+        return _load_config(str(path)).exercise(exercise_id).test_timeout
     except (grading_config.ConfigError, FileNotFoundError):
         return None
 
@@ -193,58 +202,90 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+def _task_of(item: pytest.Item) -> int | None:
+    marker = item.get_closest_marker("task")
+    return marker.args[0] if marker is not None and marker.args else None
+
+
+def _say_when_not_done(item: pytest.Item, call: pytest.CallInfo) -> None:
+    """A check that failed on a NotImplementedError or a missing function says which task is not done yet."""
+    if call.excinfo is None or call.excinfo.errisinstance(pytest.skip.Exception):
+        return
+    findings = [found for module, function, result in getattr(item, "_ticketrail_calls", [])
+                if (found := notdone.from_call(result, module, function))]
+    started = getattr(item, "_ticketrail_system", None)
+    if started is not None:
+        findings += notdone.from_logs(started.children, started.impl_dir)
+    headline = notdone.headline(_task_of(item), findings)
+    if headline:
+        notdone.annotate(call.excinfo.value, headline)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    if call.when == "call":
+        _say_when_not_done(item, call)
     outcome = yield
     report = outcome.get_result()
+    report.ticketrail_task = _task_of(item)
     started = getattr(item, "_ticketrail_system", None)
     if report.failed and started is not None and call.when == "call":
         for title, text in started.logs_for_report():
             report.sections.append((f"student program: {title}", text or "(printed nothing)"))
 
 
+class _Report:
+    """One JSON line per test, written and flushed as the test ends, for the grading runner."""
+
+    def __init__(self) -> None:
+        self.file = None
+        self.pending: dict[str, dict] = {}
+
+    def open(self, path: str | None) -> None:
+        self.file = open(path, "a", encoding="utf-8") if path else None
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+    def write(self, entry: dict) -> None:
+        self.file.write(json.dumps(entry) + "\n")
+        self.file.flush()
+
+    def add(self, report: pytest.TestReport) -> None:
+        entry = self.pending.setdefault(report.nodeid, {
+            "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1].split("[")[0],
+            "outcome": "passed", "duration": 0.0, "message": "", "details": "",
+            "task": getattr(report, "ticketrail_task", None),
+        })
+        entry["duration"] += report.duration
+        if report.failed and entry["outcome"] == "passed":
+            entry["outcome"] = "failed" if report.when == "call" else "error"
+            crash = getattr(report.longrepr, "reprcrash", None)
+            entry["message"] = crash.message if crash is not None else str(report.longrepr)[-2000:]
+            entry["details"] = report.longreprtext[-8000:]
+        elif report.skipped and report.when in ("setup", "call"):
+            entry["outcome"] = "skipped"
+            entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if report.when == "teardown":
+            self.write(self.pending.pop(report.nodeid))
+
+
+_report = _Report()
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    config = _config_of(report)
-    if config is None or config._ticketrail_report is None:
-        return
-    results = config._ticketrail_results
-    entry = results.setdefault(report.nodeid, {
-        "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1].split("[")[0],
-        "outcome": "passed", "duration": 0.0, "message": "", "details": "",
-    })
-    entry["duration"] += report.duration
-    if report.failed and entry["outcome"] == "passed":
-        entry["outcome"] = "failed" if report.when == "call" else "error"
-        crash = getattr(report.longrepr, "reprcrash", None)
-        entry["message"] = crash.message if crash is not None else str(report.longrepr)[-2000:]
-        entry["details"] = report.longreprtext[-8000:]
-    elif report.skipped and report.when in ("setup", "call"):
-        entry["outcome"] = "skipped"
-        entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-    if report.when == "teardown":
-        config._ticketrail_report.write(json.dumps(results.pop(report.nodeid)) + "\n")
-        config._ticketrail_report.flush()
+    if _report.file is not None:
+        _report.add(report)
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
-    config = _config_of(report)
-    if report.failed and config is not None and config._ticketrail_report is not None:
-        config._ticketrail_report.write(json.dumps({
+    if report.failed and _report.file is not None:
+        _report.write({
             "nodeid": report.nodeid, "name": None, "outcome": "collect_error", "duration": 0.0,
             "message": str(report.longrepr)[-2000:], "details": report.longreprtext[-8000:],
-        }) + "\n")
-        config._ticketrail_report.flush()
-
-
-_CONFIG: list[pytest.Config] = []
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG[:] = [session.config]
-
-
-def _config_of(report) -> pytest.Config | None:
-    return _CONFIG[0] if _CONFIG else None
+        })
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -266,3 +307,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             problems.append(str(error))
     if problems:
         raise pytest.UsageError("grading.yml and the graders disagree:\n  " + "\n  ".join(problems))
+    only = config.getoption("--ticketrail-only")
+    if only:
+        wanted = set(only.split(","))
+        unknown = wanted - {item.name.split("[")[0] for item in items}
+        if unknown:
+            raise pytest.UsageError(f"--ticketrail-only names no such test: {', '.join(sorted(unknown))}")
+        deselected = [item for item in items if item.name.split("[")[0] not in wanted]
+        items[:] = [item for item in items if item.name.split("[")[0] in wanted]
+        config.hook.pytest_deselected(items=deselected)

@@ -121,7 +121,8 @@ class Child:
         return self.process.returncode
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # a child stopped mid-test still has its log read for the report
+            self._log.flush()
         try:
             return self.log_path.read_bytes().decode("utf-8", "replace")
         except OSError:

@@ -6,15 +6,18 @@ each test ends; never from an exit code or a file the student's programs can tou
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from ticketrail.config import ExerciseSpec, GradingConfig
 
@@ -39,7 +42,7 @@ class TestResult:
 class ExerciseResult:
     exercise: str
     title: str
-    status: str  # graded, timeout, ungradable
+    status: str  # graded, timeout, ungradable; cancelled (by cancel_all); a batch adds missing and rejected
     tests: list[TestResult] = field(default_factory=list)
     duration: float = 0.0
     note: str = ""
@@ -62,7 +65,8 @@ class ExerciseResult:
 
 
 def pytest_argv(kit_root: Path, exercise_id: str, impl: Path | str, redis: str | None, report: Path,
-                grading_yml: Path | None = None, student_user: str | None = None) -> list[str]:
+                grading_yml: Path | None = None, student_user: str | None = None,
+                only: Iterable[str] = ()) -> list[str]:
     argv = [
         sys.executable, "-m", "pytest", str(kit_root / "graders" / exercise_id),
         "--impl", str(impl), "--ticketrail-report", str(report),
@@ -76,6 +80,8 @@ def pytest_argv(kit_root: Path, exercise_id: str, impl: Path | str, redis: str |
         argv += ["--grading-yml", str(grading_yml)]
     if student_user:
         argv += ["--student-user", student_user]
+    if only:
+        argv += ["--ticketrail-only", ",".join(sorted(only))]
     return argv
 
 
@@ -87,44 +93,70 @@ def run_exercise(
     redis: str | None = None,
     student_user: str | None = None,
     timeout: float | None = None,
+    only: Iterable[str] = (),
 ) -> ExerciseResult:
-    """Grade `impl` for one exercise. Tests that finished before a timeout keep their points."""
+    """Grade `impl` for one exercise. Tests that finished before a timeout keep their points.
+
+    `only` names the grader tests to run (all by default); the result then holds just those.
+    """
     spec = config.exercise(exercise_id)
     timeout = timeout or spec.exercise_timeout
+    only = tuple(only)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ticketrail-grade-") as scratch:
         report = Path(scratch) / "report.jsonl"
         report.touch()
-        argv = pytest_argv(kit_root, exercise_id, impl, redis, report, config.path, student_user)
+        argv = pytest_argv(kit_root, exercise_id, impl, redis, report, config.path, student_user, only)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "REDIS_URL", "TICKETRAIL_"))}
-        process = subprocess.Popen(argv, cwd=kit_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            output, _ = process.communicate(timeout=timeout)
-            status = "graded"
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            status = "timeout"
+        # A file, not a pipe: should this process die, pytest still tears down instead of dying on a broken pipe.
+        with open(Path(scratch) / "output.txt", "w+b") as output:
+            process = subprocess.Popen(argv, cwd=kit_root, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+            with _lock:
+                _running[process.pid] = process
+            try:
+                process.wait(timeout=timeout)
+                status = "graded"
+            except subprocess.TimeoutExpired:
+                stop_grading(process)
+                status = "timeout"
+            finally:
+                with _lock:
+                    _running.pop(process.pid, None)
+                    if process.pid in _cancelled:
+                        _cancelled.discard(process.pid)
+                        status = "cancelled"
+            output.seek(0)
+            text = output.read().decode("utf-8", "replace")
         lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
-    text = output.decode("utf-8", "replace")
-    result = score(spec, lines, status)
+    result = score(spec, lines, status, only)
     result.duration = time.monotonic() - started
+    ran = [line for line in lines if line.get("name")]
     if status == "timeout":
         result.note = f"the graders did not finish within {timeout:.0f} s; tests that finished kept their points"
+    elif status == "cancelled":
+        result.note = "the grading was cancelled before it finished"
     elif any(line.get("outcome") == "collect_error" for line in lines) or (
-        process.returncode not in (0, 1) and not any(line.get("name") for line in lines)
+        process.returncode not in (0, 1) and not ran
     ):
         result.status = "ungradable"
         result.note = f"the grading run itself failed (pytest exit {process.returncode}):\n{text[-3000:]}"
+    elif ran and all(line.get("outcome") == "error" for line in ran):
+        # Every test failed outside its body, in the fixtures that start Redis, the world or the programs:
+        # nothing was measured, so a 0 would be a verdict on the harness rather than on the submission.
+        result.status = "ungradable"
+        result.note = f"no test could be set up; the first error:\n{ran[0].get('message', '')[:2000]}"
     return result
 
 
-def score(spec: ExerciseSpec, lines: list[dict], status: str = "graded") -> ExerciseResult:
+def score(spec: ExerciseSpec, lines: list[dict], status: str = "graded", only: Iterable[str] = ()) -> ExerciseResult:
     by_name = {line["name"]: line for line in lines if line.get("name")}
     collect_errors = [line for line in lines if line.get("outcome") == "collect_error"]
+    wanted = set(only)
     tests = []
     for name, test in spec.tests.items():
+        if wanted and name not in wanted:
+            continue
         line = by_name.get(name)
         if line is None:
             outcome = "not_run"
@@ -139,3 +171,80 @@ def score(spec: ExerciseSpec, lines: list[dict], status: str = "graded") -> Exer
             line.get("duration", 0.0), line.get("message", ""), line.get("details", ""),
         ))
     return ExerciseResult(spec.id, spec.title, status, tests)
+
+
+# Grading runs in flight, so that a batch interrupted with Ctrl-C can stop them all.
+_lock = threading.Lock()
+_running: dict[int, subprocess.Popen] = {}
+_cancelled: set[int] = set()
+
+
+def cancel_all(grace: float = 5.0) -> None:
+    """Stop every grading run in flight; each returns an ExerciseResult with status 'cancelled'."""
+    with _lock:
+        processes = list(_running.values())
+        _cancelled.update(process.pid for process in processes)
+    stoppers = [threading.Thread(target=stop_grading, args=(process, grace)) for process in processes]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+
+
+def stop_grading(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGINT first, so that pytest tears its fixtures down (Redis, the world, the student's programs);
+    then SIGKILL for the whole tree, found while its parent links still hold."""
+    try:
+        process.send_signal(signal.SIGINT)
+        process.wait(grace)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    kill_tree(process.pid)
+    process.wait()
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process, its descendants and their process groups (student programs run in groups of their own)."""
+    own_group = os.getpgrp()
+    for member in [*_descendants(pid), pid]:
+        try:
+            group = os.getpgid(member)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            os.kill(member, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, frontier = [], [pid]
+    while frontier:
+        frontier = [child for parent in frontier for child in children.get(parent, [])]
+        found += frontier
+    return found
+
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    # Should the grading process be killed outright, pytest gets SIGINT and tears its fixtures down
+    # instead of grading on for nobody.
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)

@@ -24,6 +24,10 @@ class ServiceError(ShopError):
     """The outside service failed; trying again later may work."""
 
 
+for _error in (ShopError, OrderNotFound, ServiceError):
+    _error.__module__ = "ticketrail.shop"  # what a student imports and sees in a traceback
+
+
 def world_url() -> str:
     url = os.environ.get("TICKETRAIL_WORLD_URL")
     if not url:
