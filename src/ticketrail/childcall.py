@@ -43,6 +43,10 @@ def _child_main() -> None:
     sys.path.insert(0, ".")
     outcome: dict[str, Any]
     try:
+        # Import first, then freeze: freezegun swaps the clock in modules already loaded, while some
+        # libraries (pydantic, so FastAPI) cannot even be imported once datetime is its fake class.
+        module = importlib.import_module(request["module"])
+        function = getattr(module, request["function"])
         freezer = None
         if request.get("freeze"):
             from freezegun import freeze_time
@@ -50,8 +54,6 @@ def _child_main() -> None:
             freezer = freeze_time(request["freeze"])
             freezer.start()
         try:
-            module = importlib.import_module(request["module"])
-            function = getattr(module, request["function"])
             args = json.loads(json.dumps(request.get("args", [])), object_hook=_decode)
             kwargs = json.loads(json.dumps(request.get("kwargs", {})), object_hook=_decode)
             outcome = {"ok": True, "value": function(*args, **kwargs)}

@@ -14,6 +14,10 @@ SUBCOMMANDS = (
     "ticketrail.commands.reset",
     "ticketrail.commands.watch",
     "ticketrail.commands.release",
+    "ticketrail.commands.gradescope",
+    "ticketrail.commands.feedback",
+    "ticketrail.commands.grade",
+    "ticketrail.commands.validate",
 )
 
 

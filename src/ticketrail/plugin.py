@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -21,7 +22,8 @@ from ticketrail import config as grading_config  # noqa: E402
 from ticketrail import notdone  # noqa: E402
 from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
-from ticketrail.redisd import RedisHandle, start_redis  # noqa: E402
+from ticketrail.redisd import RedisHandle, choose_backend, start_redis  # noqa: E402
+from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network  # noqa: E402
 from ticketrail.system import System  # noqa: E402
 from ticketrail.worldctl import WorldControl, WorldProcess  # noqa: E402
 
@@ -34,7 +36,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="server (a private redis-server), embedded (fakeredis over TCP) or a redis:// URL")
     group.addoption("--grading-yml", default=None, help="grading.yml to use (default: the kit's)")
     group.addoption("--ticketrail-report", default=None, help="write one JSON line per test to this file")
-    group.addoption("--student-user", default=None, help="run student programs as this uid:gid")
+    group.addoption("--student-user", default=None,
+                    help="run student programs as this uid:gid; `auto`: as a uid of their own when root (the "
+                         "sandbox, the default when grading as root); `none`: as yourself")
     group.addoption("--ticketrail-only", default=None, help="run only these grader tests (comma-separated names)")
 
 
@@ -46,10 +50,48 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", warning)
     path = config.getoption("--ticketrail-report")
     _report.open(path)
+    config.stash[_SANDBOX] = _start_sandbox(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _report.close()
+    sandbox = config.stash.get(_SANDBOX, None)
+    if sandbox is not None:
+        sandbox.close()
+
+
+_SANDBOX = pytest.StashKey["Sandbox | None"]()
+
+
+def _start_sandbox(config: pytest.Config) -> Sandbox | None:
+    """With --student-user: the sandbox, and (when the Redis is private) a network of this run's own."""
+    spec = config.getoption("--student-user")
+    if spec is None and config.getoption("--ticketrail-report") and os.geteuid() == 0:
+        spec = "auto"  # grading as root: the student's programs never run as root
+    if not spec or spec == "none":
+        return None
+    try:
+        kit = find_kit_root(Path(str(config.rootpath)), Path.cwd())
+        also = [Path(config.getoption("--grading-yml")).resolve()] if config.getoption("--grading-yml") else []
+        sandbox = activate(spec, kit, also)
+    except (SandboxError, FileNotFoundError) as error:
+        raise pytest.UsageError(f"the sandbox for student programs: {error}") from None
+    if sandbox is None:
+        return None
+    if "://" in choose_backend(config.getoption("--redis")):
+        sandbox.notes.append("network shared with the host: the Redis named by --redis lives outside")
+    else:
+        reason = isolate_network()
+        sandbox.notes.append("network: a private loopback for this run" if reason is None else
+                             f"network shared with the host ({reason}): grade one submission at a time")
+    return sandbox
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    sandbox = config.stash.get(_SANDBOX, None)
+    if sandbox is None:
+        return []
+    return [f"ticketrail sandbox: student programs run as uid {sandbox.uid}", *sandbox.notes]
 
 
 # --- the kit, the exercise, the implementation --------------------------------------------
@@ -125,20 +167,13 @@ def world(world_process: WorldProcess, exercise: grading_config.ExerciseSpec) ->
 # --- the student's programs ---------------------------------------------------------------
 
 
-def _student_user(config: pytest.Config) -> tuple[int, int] | None:
-    value = config.getoption("--student-user")
-    if not value:
-        return None
-    uid, _, gid = value.partition(":")
-    return int(uid), int(gid or uid)
-
-
 @pytest.fixture
 def system(request: pytest.FixtureRequest, impl_dir: Path, redis_url: str, world: WorldControl,
            exercise: grading_config.ExerciseSpec) -> Iterator[System]:
     """Start the implementation's API and programs; all are stopped when the test ends."""
-    started = System(impl_dir, redis_url, world.url, exercise.env, user=_student_user(request.config))
+    started = System(impl_dir, redis_url, world.url, exercise.env, sandbox=request.config.stash.get(_SANDBOX, None))
     request.node._ticketrail_system = started
+    _name_copy(request.node, started.impl_dir, started.source_dir)
     yield started
     started.stop()
 
@@ -146,16 +181,22 @@ def system(request: pytest.FixtureRequest, impl_dir: Path, redis_url: str, world
 @pytest.fixture
 def call_student_function(request: pytest.FixtureRequest, impl_dir: Path, exercise: grading_config.ExerciseSpec):
     """`call_student_function("worker", "next_due", [3], freeze="2026-02-14T10:30:00Z")` in a child."""
-    user = _student_user(request.config)
+    sandbox = request.config.stash.get(_SANDBOX, None)
+    folder = sandbox.workspace(impl_dir) if sandbox is not None else impl_dir
+    _name_copy(request.node, folder, impl_dir)
 
     def call(module: str, function: str, args: list | None = None, kwargs: dict | None = None,
              freeze: str | None = None, env: dict[str, str] | None = None) -> CallResult:
         base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **exercise.env, **(env or {})}
-        result = call_in_child(impl_dir, module, function, args, kwargs, freeze, base, user=user)
+        result = call_in_child(folder, module, function, args, kwargs, freeze, base,
+                               user=sandbox.user if sandbox is not None else None)
         request.node._ticketrail_calls = [*getattr(request.node, "_ticketrail_calls", []), (module, function, result)]
         return result
 
-    return call
+    yield call
+    if sandbox is not None:
+        sandbox.reap()
+        sandbox.discard(folder)
 
 
 # --- timeouts, logs in reports, the grading report ------------------------------------------
@@ -228,10 +269,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
     report.ticketrail_task = _task_of(item)
+    report.ticketrail_copies = getattr(item, "_ticketrail_copies", [])
     started = getattr(item, "_ticketrail_system", None)
     if report.failed and started is not None and call.when == "call":
         for title, text in started.logs_for_report():
             report.sections.append((f"student program: {title}", text or "(printed nothing)"))
+
+
+def _name_copy(item: pytest.Item, copy: Path, source: Path) -> None:
+    """The sandbox runs a copy of the implementation: messages should name the folder it was copied from."""
+    if copy != source:
+        item._ticketrail_copies = [*getattr(item, "_ticketrail_copies", []), (f"{copy}/", f"{source}/")]
+
+
+def _as_handed_in(report: pytest.TestReport, text: str) -> str:
+    for copy, source in getattr(report, "ticketrail_copies", []):
+        text = text.replace(copy, source)
+    return text
 
 
 class _Report:
@@ -263,8 +317,8 @@ class _Report:
         if report.failed and entry["outcome"] == "passed":
             entry["outcome"] = "failed" if report.when == "call" else "error"
             crash = getattr(report.longrepr, "reprcrash", None)
-            entry["message"] = crash.message if crash is not None else str(report.longrepr)[-2000:]
-            entry["details"] = report.longreprtext[-8000:]
+            entry["message"] = _as_handed_in(report, crash.message if crash is not None else str(report.longrepr)[-2000:])
+            entry["details"] = _as_handed_in(report, report.longreprtext)[-8000:]
         elif report.skipped and report.when in ("setup", "call"):
             entry["outcome"] = "skipped"
             entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""

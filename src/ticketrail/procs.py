@@ -1,4 +1,4 @@
-"""Child processes: each in its own process group, with limits, a log and a clean stop."""
+"""Child processes: each in its own process group, with limits, a capped log and a clean stop."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 MiB = 1024 * 1024
+KiB = 1024
 
 
 @dataclass(frozen=True)
@@ -22,11 +24,22 @@ class Limits:
     memory_bytes: int = 2048 * MiB
     file_bytes: int = 32 * MiB
     cpu_seconds: int = 600
+    # Processes *and threads* of the student's uid together (RLIMIT_NPROC counts tasks; the API's thread pool
+    # alone may take 40). Root ignores it: it binds when the sandbox runs the programs as a uid of their own.
     processes: int = 256
     open_files: int = 1024
 
 
 STUDENT_LIMITS = Limits()
+
+# What a program may print: the first OUTPUT_HEAD bytes reach its log file, then only the last OUTPUT_TAIL are
+# kept. A flood neither fills the disk nor stops the program (its writes keep succeeding), and the log a learner
+# reads stays short enough to read.
+OUTPUT_HEAD = 2 * MiB
+OUTPUT_TAIL = 256 * KiB
+
+# The interpreter for student programs; the sandbox points it at one the unprivileged user can run.
+STUDENT_PYTHON = sys.executable
 
 
 def free_port() -> int:
@@ -52,6 +65,86 @@ def _limit_child(limits: Limits, user: tuple[int, int] | None) -> Callable[[], N
     return apply
 
 
+class Output:
+    """A program's stdout and stderr, read from a pipe: the head goes to the log file, the rest is cut to a tail."""
+
+    def __init__(self, path: Path, head: int = OUTPUT_HEAD, tail: int = OUTPUT_TAIL) -> None:
+        self.path = path
+        self.head, self.tail_cap = head, tail
+        # Created by this process, never followed through a link: the log folder is the harness's own.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        self._file = os.fdopen(fd, "wb")
+        self._written = 0
+        self._tail = bytearray()
+        self.beyond = 0  # bytes printed after the head
+        self._notes: list[str] = []
+        self._lock = threading.Lock()
+        self._read_fd, self.write_fd = os.pipe()
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._pump, name=f"log of {path.name}", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        try:
+            while True:
+                try:
+                    chunk = os.read(self._read_fd, 64 * KiB)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                with self._lock:
+                    room = self.head - self._written
+                    if room > 0:
+                        self._file.write(chunk[:room])
+                        self._file.flush()
+                        self._written += min(room, len(chunk))
+                        chunk = chunk[room:]
+                    if chunk:
+                        self.beyond += len(chunk)
+                        self._tail += chunk
+                        if len(self._tail) > self.tail_cap:
+                            del self._tail[: len(self._tail) - self.tail_cap]
+        finally:
+            with self._lock:
+                if self.beyond:
+                    self._file.write(self._cut_notice() + bytes(self._tail))
+                self._file.close()
+            os.close(self._read_fd)
+            self._finished.set()
+
+    @property
+    def dropped(self) -> int:
+        return self.beyond - len(self._tail)
+
+    def _cut_notice(self) -> bytes:
+        return (f"\n[ticketrail: {self.dropped / MiB:.1f} MiB of output dropped here; a program's log keeps its "
+                f"first {self.head // MiB} MiB and its last {self.tail_cap // KiB} KiB]\n").encode()
+
+    def text(self) -> str:
+        with self._lock:
+            if not self._finished.is_set():
+                self._file.flush()
+            try:
+                with open(self.path, "rb") as log:
+                    data = log.read(self._written)
+            except OSError:
+                data = b""
+            if self.beyond:
+                data += self._cut_notice() + bytes(self._tail)
+            notes = "".join(f"\n{note}" for note in self._notes)
+        return data.decode("utf-8", "replace") + notes
+
+    def note(self, text: str) -> None:
+        """Add a line of the harness's own to the end of the log (why it stopped the program, say)."""
+        with self._lock:
+            self._notes.append(f"[ticketrail: {text}]")
+
+    def close(self, timeout: float) -> None:
+        """Wait for the end of the output (every writer gone); a writer that escaped the stop keeps its pipe."""
+        self._finished.wait(timeout)
+
+
 class Child:
     """A program the harness started: its log, its process group, its stop."""
 
@@ -68,21 +161,23 @@ class Child:
         self.name = name
         self.argv = list(argv)
         self.cwd = Path(cwd)
+        self.user = user
         log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ticketrail-log-"))
         self.log_path = log_dir / f"{name.replace(' ', '_').replace('/', '_')}.log"
-        self._log = open(self.log_path, "wb")
-        if user is not None:
-            os.chown(self.log_path, user[0], user[1])
-        self.process = subprocess.Popen(
-            self.argv,
-            cwd=self.cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_limit_child(limits, user) if limits else None,
-        )
+        self.output = Output(self.log_path)
+        try:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self.output.write_fd,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_limit_child(limits, user) if limits else None,
+            )
+        finally:
+            os.close(self.output.write_fd)  # the child holds the only writing end now: its exit is our EOF
         self.started_at = time.monotonic()
 
     @property
@@ -117,16 +212,11 @@ class Child:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
             pass
-        self._log.close()
+        self.output.close(timeout=1.0)
         return self.process.returncode
 
     def log(self) -> str:
-        if not self._log.closed:  # a child stopped mid-test still has its log read for the report
-            self._log.flush()
-        try:
-            return self.log_path.read_bytes().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return self.output.text()
 
     def log_tail(self, lines: int = 30, chars: int = 4000) -> str:
         tail = "\n".join(self.log().splitlines()[-lines:])
@@ -144,24 +234,90 @@ class Child:
 def python_argv(*args: str) -> list[str]:
     # -E ignores PYTHON* variables (hence -u for unbuffered output), -s the user site-packages; -B writes no bytecode into
     # the student's folder. Not -I: it would hide the student's own sibling modules.
-    return [sys.executable, "-E", "-s", "-B", "-u", *args]
+    return [STUDENT_PYTHON, "-E", "-s", "-B", "-u", *args]
 
 
 def wait_for_port(child: Child, port: int, timeout: float) -> None:
+    """Wait until `child` listens on `port`. An answer from any other program on that port is not taken for it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not child.alive():
+            if child.process.returncode < 0:  # killed: its last words, and the harness's note on why, come just after
+                child.output.close(timeout=1.0)
+                time.sleep(0.2)
             raise ChildFailed(child, f"{child.name} {child.describe_exit()} before it answered on port {port}")
         with socket.socket() as sock:
             sock.settimeout(0.2)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+            answered = sock.connect_ex(("127.0.0.1", port)) == 0
+        if answered:
+            if listens_on(child, port):
                 return
+            if not _listening_inodes(port):
+                continue  # the listener closed between the connect and the look
+            raise PortTaken(child, f"port {port} answered, but another program than {child.name} listens on it")
         time.sleep(0.02)
     raise ChildFailed(child, f"{child.name} did not answer on port {port} within {timeout:.0f} s")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                next(lines)
+                for line in lines:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(fields[9])
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return inodes
+
+
+def group_members(pgid: int) -> list[int]:
+    """The processes in a process group, found in /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                members.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
+def listens_on(child: Child, port: int) -> bool:
+    """Does a process of `child`'s group hold the socket that listens on `port`?"""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not wanted:
+        return False
+    for pid in group_members(child.pid):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 class ChildFailed(RuntimeError):
     def __init__(self, child: Child, message: str) -> None:
         tail = child.log_tail()
-        super().__init__(f"{message}.\nThe last lines it printed:\n{tail or '(nothing)'}")
+        output = child.output
+        cut = (f"It printed so much that {output.dropped / MiB:.1f} MiB of output was dropped (a log keeps the first "
+               f"{output.head // MiB} MiB and the last {output.tail_cap // KiB} KiB).\n" if output.dropped else "")
+        super().__init__(f"{message}.\n{cut}The last lines it printed:\n{tail or '(nothing)'}")
         self.child = child
+
+
+class PortTaken(ChildFailed):
+    """The port a program was to listen on was taken by another program: start it again on another port."""

@@ -28,11 +28,21 @@ class RedisHandle:
 
     def flush(self) -> None:
         with self.client() as r:
+            if self.backend == "embedded":
+                _unblock_every_client(r)
             r.flushdb()
 
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop(grace=2)
+
+
+def _unblock_every_client(r: redis.Redis) -> None:
+    """fakeredis serves a blocking command (BRPOP, BRPOPLPUSH …) whose client has gone until it times out: a
+    worker stopped while it waited would take the next test's first job into a list nobody reads. Between two
+    tests nobody may be waiting, so every wait there is ends now."""
+    for client in r.client_list():
+        r.client_unblock(int(client["id"]))
 
 
 def choose_backend(requested: str | None) -> str:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from ticketrail.procs import Child, ChildFailed, free_port, python_argv, wait_for_port
+from ticketrail import procs
+from ticketrail.procs import Child, ChildFailed, PortTaken, free_port, python_argv, wait_for_port
+from ticketrail.sandbox import Sandbox, Sweep
+
+PORT_ATTEMPTS = 3
 
 
 @dataclass
@@ -21,7 +25,12 @@ class Api:
 
 
 class System:
-    """Starts the implementation's programs with a scrubbed environment and stops them all."""
+    """Starts the implementation's programs with a scrubbed environment and stops them all.
+
+    With a sandbox the programs run as its uid, in a private copy of the implementation folder (then
+    `impl_dir` is that copy, and `source_dir` the folder it was copied from); their stop ends every process
+    of the uid, however it escaped its process group.
+    """
 
     def __init__(
         self,
@@ -30,23 +39,40 @@ class System:
         world_url: str,
         env: dict[str, str] | None = None,
         user: tuple[int, int] | None = None,
+        sandbox: Sandbox | None = None,
     ) -> None:
-        self.impl_dir = Path(impl_dir)
+        self.source_dir = Path(impl_dir)
+        self.sandbox = sandbox
+        self.user = sandbox.user if sandbox is not None else user
+        self.impl_dir = sandbox.workspace(self.source_dir) if sandbox is not None else self.source_dir
         self.redis_url = redis_url
         self.world_url = world_url
         self.extra_env = dict(env or {})
-        self.user = user
         self.children: list[Child] = []
         self._clients: list[httpx.Client] = []
+        # The logs are the harness's: in a folder the programs cannot reach, so that what a report quotes
+        # is what they printed, never a file they swapped in. HOME is theirs.
         self.log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-logs-"))
-        if user is not None:
-            os.chown(self.log_dir, *user)
+        if sandbox is not None:
+            self.home = sandbox.home()
+        else:
+            self.home = Path(tempfile.mkdtemp(prefix="ticketrail-home-"))
+            if user is not None:
+                os.chown(self.home, *user)
+        self.swept: Sweep | None = None
+        self.stopped_by_watchdog: list[str] = []
+        if sandbox is not None:
+            sandbox.on_stop.append(self._heard_watchdog)
+
+    def _heard_watchdog(self, why: str) -> None:
+        self.stopped_by_watchdog.append(why)
+        for child in list(self.children):
+            child.output.note(why)
 
     def environment(self, **overrides: str) -> dict[str, str]:
-        home = self.log_dir
         env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(home),
+            "PATH": f"{Path(procs.STUDENT_PYTHON).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
@@ -61,7 +87,7 @@ class System:
     def _require(self, filename: str) -> None:
         if not (self.impl_dir / filename).is_file():
             raise FileNotFoundError(
-                f"{self.impl_dir / filename} does not exist: the exercise's programs live in that folder."
+                f"{self.source_dir / filename} does not exist: the exercise's programs live in that folder."
             )
 
     def start(self, name: str, argv: list[str], **env: str) -> Child:
@@ -72,14 +98,24 @@ class System:
     def start_api(self, module: str = "app", ready_timeout: float = 30.0, port: int | None = None,
                   access_log: bool = False, **env: str) -> Api:
         self._require(f"{module}.py")
-        port = port or free_port()
-        argv = python_argv("-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(port),
-                           "--log-level", "info" if access_log else "warning")
-        if not access_log:
-            argv.append("--no-access-log")
-        child = self.start(f"api ({module}.py)", argv, **env)
-        wait_for_port(child, port, ready_timeout)
-        url = f"http://127.0.0.1:{port}"
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            chosen = port or free_port()
+            argv = python_argv("-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(chosen),
+                               "--log-level", "info" if access_log else "warning")
+            if not access_log:
+                argv.append("--no-access-log")
+            child = self.start(f"api ({module}.py)", argv, **env)
+            try:
+                wait_for_port(child, chosen, ready_timeout)
+                break
+            except ChildFailed as error:
+                # Another program took the free port first: the API is not to blame, so it gets another.
+                taken = isinstance(error, PortTaken) or "address already in use" in child.log().lower()
+                if port is not None or attempt == PORT_ATTEMPTS or not taken:
+                    raise
+                child.stop(grace=1)
+                self.children.remove(child)
+        url = f"http://127.0.0.1:{chosen}"
         client = httpx.Client(base_url=url, timeout=30.0)
         self._clients.append(client)
         return Api(url, child, client)
@@ -94,6 +130,13 @@ class System:
             client.close()
         for child in self.children:
             child.stop(grace=3)
+        if self.sandbox is not None:
+            self.sandbox.on_stop.remove(self._heard_watchdog)
+            self.swept = self.sandbox.reap(spare={child.pid for child in self.children})
+            self.sandbox.discard(self.impl_dir)
+            self.sandbox.discard(self.home)
+        else:
+            shutil.rmtree(self.home, ignore_errors=True)
 
     def logs_for_report(self, lines: int = 40) -> list[tuple[str, str]]:
         return [

@@ -39,6 +39,10 @@ class Fault:
 
 class World:
     def __init__(self, time_scale: float = 1.0) -> None:
+        # A grader holds the clock so that every program reading it sees its next move at once.
+        self.clock_gate: asyncio.Event | None = None  # None: the clock is not held
+        self.clock_readers_waiting = 0  # reads waiting at the current gate
+        self.clock_reader_arrived = asyncio.Event()
         self.reset(time_scale)
 
     def reset(self, time_scale: float) -> None:
@@ -50,9 +54,41 @@ class World:
         self.order_status: dict[int, list[dict[str, Any]]] = {}
         self.effects: dict[tuple[str, str], asyncio.Future] = {}
         self.clock: float | None = None
+        self.release_clock()
 
     def now(self) -> float:
         return time.time() if self.clock is None else self.clock
+
+    async def read_clock(self) -> float:
+        gate = self.clock_gate
+        if gate is not None:
+            self.clock_readers_waiting += 1
+            self.clock_reader_arrived.set()
+            try:
+                await gate.wait()
+            except asyncio.CancelledError:
+                if gate is self.clock_gate:
+                    self.clock_readers_waiting -= 1
+                raise
+        return self.now()
+
+    def hold_clock(self) -> None:
+        if self.clock_gate is None:
+            self.clock_gate, self.clock_readers_waiting = asyncio.Event(), 0
+
+    def release_clock(self) -> None:
+        if self.clock_gate is not None:
+            self.clock_gate.set()
+            self.clock_gate, self.clock_readers_waiting = None, 0
+
+    async def wait_for_clock_readers(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.clock_readers_waiting < count and (left := deadline - time.monotonic()) > 0:
+            self.clock_reader_arrived.clear()
+            try:
+                await asyncio.wait_for(self.clock_reader_arrived.wait(), left)
+            except asyncio.TimeoutError:
+                return
 
     def set_fault(self, service: str, spec: dict[str, Any]) -> None:
         old = self.faults.pop(service, None)
@@ -181,7 +217,7 @@ def create_app(token: str, time_scale: float = 1.0) -> Starlette:
         return JSONResponse(payload, status_code=status)
 
     async def clock(request: Request):
-        return JSONResponse({"now": world.now()})
+        return JSONResponse({"now": await world.read_clock()})
 
     async def ledger(request: Request):
         since = int(request.query_params.get("since", 0))
@@ -213,7 +249,14 @@ def create_app(token: str, time_scale: float = 1.0) -> Starlette:
             world.clock = float(body["set"])
         elif "advance" in body:
             world.clock = world.now() + float(body["advance"])
-        return JSONResponse({"now": world.now()})
+        # In this order, {"release", "hold"} lets the waiting reads see the move and holds the next ones.
+        if body.get("release"):
+            world.release_clock()
+        if body.get("hold"):
+            world.hold_clock()
+        if body.get("readers"):
+            await world.wait_for_clock_readers(int(body["readers"]), float(body.get("timeout", 10)))
+        return JSONResponse({"now": world.now(), "readers_waiting": world.clock_readers_waiting})
 
     async def orders(request: Request):
         order_id = int(request.path_params["order_id"])

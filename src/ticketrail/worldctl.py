@@ -73,9 +73,10 @@ class WorldControl:
     def fail(self, service: str, first: int = 0, always: bool = False, error: str = "service unavailable") -> None:
         self._post("/_faults", {service: {"fail_first": first, "fail_always": always, "error": error}})
 
-    def hold(self, service: str) -> None:
-        """Calls to `service` wait until `release(service)`."""
-        self._post("/_faults", {service: {"hold": True}})
+    def hold(self, service: str, then_fail: str | None = None) -> None:
+        """Calls to `service` wait until `release(service)` (or `heal`); with `then_fail`, they then fail with it."""
+        spec = {"hold": True} if then_fail is None else {"hold": True, "fail_always": True, "error": then_fail}
+        self._post("/_faults", {service: spec})
 
     def release(self, service: str) -> None:
         self._post("/_release", {"service": service})
@@ -95,6 +96,29 @@ class WorldControl:
 
     def real_clock(self) -> None:
         self._post("/_clock", {"real": True})
+
+    def hold_clock(self) -> None:
+        """Reads of the clock wait until it is released, so that they all see its next move at once."""
+        self._post("/_clock", {"hold": True})
+
+    def release_clock(self, at: float | None = None) -> float:
+        """Let the waiting reads go, after setting the clock to `at` when it is given."""
+        return self._post("/_clock", {"release": True} if at is None else {"release": True, "set": at})["now"]
+
+    def clock_readers_waiting(self, at_least: int = 0, timeout: float = 0.0) -> int:
+        """How many reads of the held clock are waiting; with `at_least`, first wait up to `timeout` s for that many."""
+        return self._clock({"readers": at_least, "timeout": timeout}, timeout)
+
+    def step_clock(self, at: float | None = None, readers: int = 0, timeout: float = 0.0) -> int:
+        """Let the waiting reads see the clock (set to `at` when given), hold it again, and wait up to
+        `timeout` s until `readers` reads wait again: the readers are done with this move. Returns how many wait."""
+        body = {"release": True, "hold": True, "readers": readers, "timeout": timeout}
+        return self._clock(body if at is None else {**body, "set": at}, timeout)
+
+    def _clock(self, body: dict, timeout: float) -> int:
+        response = self._http.post("/_clock", json=body, timeout=timeout + 30.0)
+        response.raise_for_status()
+        return response.json()["readers_waiting"]
 
     def order_history(self, order_id: int) -> list[dict]:
         response = self._http.get(f"/_orders/{order_id}")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -24,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8000, help="the API's port (default 8000, or a free one)")
     parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL")
     parser.add_argument("--time-scale", type=float, default=1.0, help="1.0 is the lecture's real durations")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set an environment variable for every program, e.g. EVENT_BUS=pubsub (repeatable)")
     parser.set_defaults(handler=run)
 
 
@@ -42,23 +46,44 @@ class _Tail:
         return fresh.splitlines()
 
 
+def _env_options(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise SystemExit(f"--env takes NAME=VALUE, not {pair!r}")
+        env[name] = value
+    return env
+
+
+def _stop_on(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(options: argparse.Namespace) -> int:
+    # A closed terminal or a `kill` stops everything as Ctrl-C does, leaving no Redis or API behind.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on)
+    sys.stdout.reconfigure(line_buffering=True)  # labelled logs appear as they come, also through a pipe
     root = find_kit_root(Path.cwd(), Path(__file__).resolve())
     exercise = grading_config.load(root / "grading.yml").exercise(options.exercise)
     impl = resolve_impl(root, options.impl, exercise.id)
-    redis = start_redis(options.redis)
-    world = WorldProcess(time_scale=options.time_scale)
-    system = System(impl, redis.url, world.url, exercise.env)
+    redis = world = system = None
     try:
+        redis = start_redis(options.redis)
+        world = WorldProcess(time_scale=options.time_scale)
+        system = System(impl, redis.url, world.url, {**exercise.env, **_env_options(options.env)})
         return _serve(options, exercise, system, world)
     except ChildFailed as error:
         print(f"[ticketrail] {error}")
         return 1
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
         print("\n[ticketrail] stopping everything …")
-        system.stop()
-        world.stop()
-        redis.stop()
+        for started in (system, world, redis):
+            if started is not None:
+                started.stop()
 
 
 def _serve(options, exercise, system: System, world: WorldProcess) -> int:
@@ -75,10 +100,11 @@ def _serve(options, exercise, system: System, world: WorldProcess) -> int:
         filename, *args = shlex.split(program)
         child = system.start_program(filename, *args, name=program)
         tails.append((program, _Tail(child)))
+        print(f"[ticketrail] started {program} (pid {child.pid}); its lines are labelled [{program}]")
     print("[ticketrail] logs follow; Ctrl-C stops everything.\n")
     seen = 0
     while True:
-        for label, tail in tails:
+        for label, tail in list(tails):
             for line in tail.new_lines():
                 print(f"[{label}] {line}")
             if not tail.child.alive():

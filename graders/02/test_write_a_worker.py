@@ -1,0 +1,323 @@
+"""Hidden graders for exercise 02: write a worker."""
+
+import json
+import signal
+import time
+import uuid
+from datetime import datetime, timezone
+
+from ticketrail.checks import UNKNOWN_ORDER
+from ticketrail.checks_queue import (
+    EMAIL_QUEUE,
+    EMAIL_TASK,
+    any_alive,
+    assert_confirm_fast,
+    confirm_for_job,
+    describe_rail,
+    describe_state,
+    describe_workers,
+    email_calls,
+    happens_within,
+    imports_of,
+    job_problems,
+    parse_job,
+    parse_time,
+    push_email_job,
+    queued,
+    sends_per_order,
+    start_workers,
+    stop_workers,
+    utc_problem,
+    wait_for_emails,
+)
+from ticketrail.services import order_record
+from ticketrail.waiting import wait_until
+from ticketrail.worldctl import wait_quiet
+
+FROZEN = "2031-07-09T18:45:12.250000+00:00"
+# Longer than redis-py's default socket timeout (5 s), which ends a BRPOP that waits forever.
+IDLE_SECONDS = 6.0
+# How long three freshly started workers get to take a job each.
+SHARE_SECONDS = 30.0
+
+
+def test_confirm_answers_within_the_latency_budget_with_no_worker_running(system, world, budget):
+    api = system.start_api()
+    assert_confirm_fast(api, world, budget("confirm"), requests=30)
+
+
+def test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email(system, redis_client):
+    api = system.start_api()
+    orders = (42, 43)
+    made_from = time.time()
+    job_ids = {order: confirm_for_job(api, order) for order in orders}
+    made_until = time.time()
+    raw_jobs = queued(redis_client)
+    assert len(raw_jobs) == len(orders), (
+        f"Confirmed orders {orders[0]} and {orders[1]} with no worker running, so {EMAIL_QUEUE} should hold "
+        f"exactly 2 jobs, one per confirm. {describe_rail(redis_client)} "
+        f"Push each job with LPUSH {EMAIL_QUEUE} (lecture §3.3)."
+    )
+    jobs = [parse_job(raw) for raw in raw_jobs]
+    assert all(jobs), (
+        f"Each job on {EMAIL_QUEUE} is one JSON object, made with json.dumps(job). {describe_rail(redis_client)}"
+    )
+    by_id = {job.get("id"): job for job in jobs}
+    by_order = {job["args"].get("order_id"): job for job in jobs if isinstance(job.get("args"), dict)}
+    for position, order in enumerate(orders):
+        # The ticket this confirm made, else the one in its place on the rail: its problems say what differs.
+        job = by_id.get(job_ids[order]) or by_order.get(order) or jobs[position]
+        problems = job_problems(job, order, job_ids[order], (made_from, made_until))
+        assert not problems, (
+            f"The job for order {order} does not follow the contract: {'; '.join(problems)}.\n"
+            f"It was: {json.dumps(job)[:400]}\n"
+            'The contract: {"id": str(uuid4()), "task": "send_confirmation_email", "args": {"email", '
+            '"order_id", "order_total"}, "created_at": ISO-8601 UTC}. Everything the worker needs must be '
+            "in the job, because the worker shares no memory with the API (lecture §3.3, misconception 5)."
+        )
+
+
+def test_make_job_stamps_the_job_with_the_current_utc_time(call_student_function, redis_url):
+    args = {"email": "customer7@example.com", "order_id": 7, "order_total": order_record(7)["total"]}
+    result = call_student_function("app", "make_job", [EMAIL_TASK, args], freeze=FROZEN,
+                                   env={"REDIS_URL": redis_url})
+    assert result.ok, (
+        f"Called make_job({EMAIL_TASK!r}, {args}) in app.py with the clock frozen at {FROZEN}; "
+        f"it raised {result.error}: {result.message}\n{result.traceback}"
+    )
+    job = result.value
+    assert isinstance(job, dict), f"make_job(...) returned {job!r}; it should return the job as a dict."
+    problem = utc_problem("created_at", job.get("created_at"))
+    assert problem is None, (
+        f"With the clock frozen at {FROZEN}, make_job returned created_at={job.get('created_at')!r}: {problem}."
+    )
+    stamp = parse_time(job["created_at"])
+    frozen = datetime.fromisoformat(FROZEN)
+    assert abs((stamp - frozen).total_seconds()) < 1, (
+        f"With the clock frozen at {FROZEN}, make_job stamped created_at={job['created_at']!r}. A job is "
+        "stamped when it is made: read the clock (datetime.now(timezone.utc)) inside make_job, do not copy "
+        "the lecture's example time."
+    )
+    assert job.get("task") == EMAIL_TASK and job.get("args") == args, (
+        f"make_job({EMAIL_TASK!r}, {args}) returned task={job.get('task')!r}, args={job.get('args')!r}; "
+        "it should carry the task and args it was given."
+    )
+    try:
+        uuid.UUID(str(job.get("id")))
+    except ValueError:
+        raise AssertionError(f"make_job returned id={job.get('id')!r}; the contract is str(uuid.uuid4()).") from None
+
+
+def test_no_email_is_sent_until_a_worker_runs(system, world, redis_client):
+    api = system.start_api()
+    orders = (51, 52, 53)
+    for order in orders:
+        confirm_for_job(api, order)
+    calls = wait_quiet(world, quiet_for=1.0, timeout=15)
+    sent = [c for c in calls if c.service == EMAIL_TASK]
+    assert not sent, (
+        f"Confirmed orders {', '.join(map(str, orders))} with no worker running, yet the world saw "
+        f"{len(sent)} email call{'s' if len(sent) > 1 else ''} (from pid {sent[0].caller_pid}; the API's pid "
+        f"is {api.child.pid}). The email is still sent inside the API process — by BackgroundTasks, "
+        "asyncio.create_task or a direct call. The API only puts a job on the rail; a separate program, "
+        "worker.py, sends it (lecture §3.1, §3.5)."
+    )
+    assert len(queued(redis_client)) == len(orders), (
+        f"After {len(orders)} confirms and no worker, {EMAIL_QUEUE} should hold {len(orders)} jobs. "
+        + describe_rail(redis_client)
+    )
+    workers = start_workers(system)
+    wait_for_emails(world, orders, timeout=30, workers=workers, r=redis_client)
+    stop_workers(workers)
+
+
+def test_one_worker_processes_jobs_first_in_first_out(system, world, redis_client):
+    api = system.start_api()
+    orders = [61, 62, 63, 64]
+    for order in orders:
+        confirm_for_job(api, order)
+    workers = start_workers(system)
+    wait_for_emails(world, orders, timeout=25, workers=workers, r=redis_client)
+    taken = [c.order_id for c in sorted(email_calls(world), key=lambda c: c.seq)]
+    assert taken == orders, (
+        f"Confirmed orders {orders} in that order, then started one worker. It sent their emails in the "
+        f"order {taken}. A ticket rail is first in, first out: the API pushes on one end (LPUSH) and the "
+        "worker takes from the other (BRPOP). Taking from the same end makes the first customer wait "
+        "for everyone after them (lecture §3.2, guarantee 5)."
+    )
+    stop_workers(workers)
+
+
+def test_three_workers_send_every_email_exactly_once_and_share_the_work(system, world, redis_client):
+    orders = list(range(71, 80))
+    for order in orders:
+        push_email_job(redis_client, order)
+    # Each email is held open until three workers are sending at once: however slowly the workers
+    # start, every one of them finds jobs left on the rail.
+    world.hold(EMAIL_TASK)
+    workers = start_workers(system, 3)
+
+    def sending() -> set:
+        return {c.caller_pid for c in email_calls(world) if c.outcome == "running"}
+
+    try:
+        happens_within(lambda: len(sending()) >= 3 or not any_alive(workers), SHARE_SECONDS)
+        busy = sending()
+    finally:
+        world.release(EMAIL_TASK)
+    wait_for_emails(world, orders, timeout=30, workers=workers, r=redis_client)
+    wait_quiet(world, quiet_for=1.0, timeout=30)
+    sends = sends_per_order(world)
+    twice = {order: n for order, n in sends.items() if n > 1}
+    assert not twice, (
+        f"With {len(orders)} jobs on the rail and three workers, some emails were sent more than once: "
+        + ", ".join(f"order {o} {n} times" for o, n in sorted(twice.items())[:8])
+        + ". Two workers read the same ticket before either removed it. Take a job and remove it in one "
+        "step — BRPOP gives each job to exactly one waiting worker (lecture §3.5, scaling workers).\n"
+        + describe_workers(workers)
+    )
+    assert len(busy) >= 3, (
+        f"Three workers started with {len(orders)} jobs on the rail, and the email service held every email "
+        f"open. After {SHARE_SECONDS:.0f} s, only {len(busy)} process{'es were' if len(busy) != 1 else ' was'} "
+        "sending one; the other workers found nothing to do. A worker takes one job at a time and leaves "
+        "the rest on the rail for the others: more cooks, more pizzas (lecture §3.5).\n"
+        + describe_workers(workers)
+    )
+    stop_workers(workers)
+
+
+def test_the_api_and_the_worker_do_not_import_each_other(impl_dir):
+    for name in ("app.py", "worker.py"):
+        assert (impl_dir / name).is_file(), f"{name} is missing: exercise 02 has two programs, app.py and worker.py."
+    api_imports, worker_imports = imports_of(impl_dir / "app.py"), imports_of(impl_dir / "worker.py")
+    assert "worker" not in api_imports, (
+        "app.py imports worker.py. The cashier does not cook: the API only pushes a job onto the rail, and "
+        "the code that does the work lives in the worker's process alone. Any import of the worker runs its "
+        "code inside the API (lecture §3.2, guarantee 1: decoupling)."
+    )
+    assert "app" not in worker_imports, (
+        "worker.py imports app.py, which builds the whole FastAPI app inside the worker. The worker is a "
+        "separate program that knows only Redis and the shop's services (lecture §3.5)."
+    )
+
+
+def test_a_malformed_job_does_not_stop_the_worker(system, world, redis_client):
+    bad_jobs = [
+        "this is not JSON {",
+        "[1, 2, 3]",
+        json.dumps({"id": str(uuid.uuid4()), "task": EMAIL_TASK}),
+        json.dumps({"id": str(uuid.uuid4()), "task": "bake_a_calzone", "args": {}, "created_at": _now()}),
+        json.dumps({"id": str(uuid.uuid4()), "task": EMAIL_TASK, "args": {"order_id": 90}, "created_at": _now()}),
+    ]
+    redis_client.lpush(EMAIL_QUEUE, *bad_jobs)
+    push_email_job(redis_client, 91)
+    workers = start_workers(system)
+    worker = workers[0]
+    try:
+        wait_for_emails(world, [91], timeout=30, workers=workers, r=redis_client)
+    except AssertionError as error:
+        raise AssertionError(
+            f"Put these malformed jobs on {EMAIL_QUEUE}, then a good one for order 91: "
+            f"{', '.join(repr(b[:60]) for b in bad_jobs)}. The worker should log each bad one and go on "
+            f"to the next; the good job's email was not sent.\n{error}\nWrap the handling of one job in "
+            "try/except, so one unreadable ticket does not close the kitchen (lecture §3.5)."
+        ) from None
+    assert worker.alive(), f"The worker exited after the bad jobs: {describe_workers(workers)}"
+    push_email_job(redis_client, 92)
+    wait_for_emails(world, [92], timeout=30, workers=workers, r=redis_client)
+    stop_workers(workers)
+
+
+def test_sigterm_lets_a_worker_finish_the_job_in_hand_and_nothing_is_lost(system, world, redis_client):
+    orders = (101, 102)
+    for order in orders:
+        push_email_job(redis_client, order)
+    world.hold(EMAIL_TASK)
+    workers = start_workers(system)
+    worker = workers[0]
+    held = wait_until(
+        lambda: [c for c in email_calls(world) if c.held and c.outcome == "running"] or not worker.alive(),
+        timeout=30,
+        describe=lambda: "The worker never started sending an email.\n" + describe_state(redis_client, world, workers),
+    )
+    assert worker.alive(), f"The worker exited before sending anything: {describe_workers(workers)}"
+    in_hand = held[0].order_id
+    worker.signal(signal.SIGTERM)
+    terminated = time.time()
+    died_early = happens_within(lambda: not worker.alive(), 1.0)
+    world.release(EMAIL_TASK)
+    assert not died_early, (
+        f"Sent SIGTERM while the worker was sending the email for order {in_hand} (the world held the call "
+        f"open). {time.time() - terminated:.2f} s later the worker had stopped ({worker.describe_exit()}), in the "
+        "middle of the job. SIGTERM is how a deployment or `docker stop` asks a worker to stop; the polite worker "
+        "catches it (signal.signal), finishes the job in hand, then exits (lecture §3.5)."
+    )
+    wait_until(lambda: not worker.alive(), timeout=15, describe=lambda: (
+        f"Sent SIGTERM while the worker was sending the email for order {in_hand}, then let the email finish. "
+        "15 s later the worker was still running. After the job in hand, check the stop flag and leave the "
+        "loop; give BRPOP a timeout so the loop gets to look at the flag.\n" + describe_state(redis_client, world, workers)
+    ))
+    exited = time.time()
+    call = next(c for c in email_calls(world) if c.seq == held[0].seq)
+    assert call.end is not None and call.end <= exited, (
+        f"The worker exited before the email for order {in_hand} was done, in the middle of the job. On "
+        "SIGTERM, finish the job in hand first, then leave the loop (lecture §3.5)."
+    )
+    left = {job.get("args", {}).get("order_id") for job in map(parse_job, queued(redis_client)) if job}
+    sent = world.effects(EMAIL_TASK)
+    lost = [order for order in orders if not sent[order] and order not in left]
+    assert not lost, (
+        f"After the worker stopped, the job for order{'s' if len(lost) > 1 else ''} "
+        f"{', '.join(map(str, lost))} was neither sent nor still on {EMAIL_QUEUE}: it was lost. A stopping "
+        "worker leaves the jobs it has not taken on the rail.\n" + describe_state(redis_client, world, workers)
+    )
+    fresh = start_workers(system)
+    wait_for_emails(world, orders, timeout=30, workers=fresh, r=redis_client)
+    wait_quiet(world, quiet_for=0.7, timeout=15)
+    sends = sends_per_order(world)
+    assert all(sends[order] == 1 for order in orders), (
+        f"After the stop and a fresh worker, the emails were sent {dict((o, sends[o]) for o in orders)} times "
+        "per order; each should go out exactly once.\n" + describe_state(redis_client, world, workers + fresh)
+    )
+    stop_workers(fresh)
+
+
+def test_an_idle_worker_keeps_waiting_and_stops_soon_after_sigterm(system, world, redis_client):
+    push_email_job(redis_client, 111)
+    workers = start_workers(system)
+    worker = workers[0]
+    wait_for_emails(world, [111], timeout=30, workers=workers, r=redis_client)
+    idle_from = time.time()
+    exited = happens_within(lambda: not worker.alive(), IDLE_SECONDS)
+    assert not exited, (
+        f"After its first job the worker waited on an empty rail, and {time.time() - idle_from:.1f} s later it "
+        f"had stopped ({worker.describe_exit()}). The last lines it printed:\n{worker.log_tail(8)}\n"
+        "A cook with nothing to do waits by the rail. redis-py stops reading a socket after 5 s "
+        "(socket_timeout), and BRPOP with timeout=0 waits longer than that: wait in short rounds, "
+        "brpop(..., timeout=1), in a loop (lecture §3.5)."
+    )
+    worker.signal(signal.SIGTERM)
+    wait_until(lambda: not worker.alive(), timeout=10, describe=lambda: (
+        "Sent SIGTERM to a worker waiting for work on an empty rail; 10 s later it was still running. "
+        "A BRPOP that waits forever never lets the loop look at the stop flag again: wait a second at a "
+        "time (brpop(..., timeout=1)) and check the flag between waits (lecture §3.5).\n"
+        + describe_workers(workers)
+    ))
+
+
+def test_an_unknown_order_gets_404_and_nothing_is_queued(system, world, redis_client):
+    api = system.start_api()
+    response = api.client.post(f"/orders/{UNKNOWN_ORDER}/confirm")
+    assert response.status_code == 404, (
+        f"POST /orders/{UNKNOWN_ORDER}/confirm answered {response.status_code} ({response.text[:200]}); "
+        f"order {UNKNOWN_ORDER} does not exist, so the answer is 404. shop.get_order_from_db raises "
+        "shop.OrderNotFound: turn it into an HTTPException."
+    )
+    assert not queued(redis_client), (
+        f"For an order that does not exist the API still put a job on the rail. {describe_rail(redis_client)} "
+        "Find the order first; make and push the job only once it exists and is confirmed."
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

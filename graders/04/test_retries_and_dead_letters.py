@@ -1,0 +1,421 @@
+"""Hidden graders for exercise 04: retries with backoff, dead letters, and no job lost when a worker dies.
+
+The knobs come from grading.yml (`env:`): RETRY_BASE_DELAY, MAX_ATTEMPTS, LEASE_SECONDS.
+Timing checks compare the world's ledger against the backoff with lower bounds only:
+a loaded machine makes gaps longer, never shorter.
+"""
+
+import json
+import signal
+import time
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+
+from ticketrail.checks_retry import (
+    DEAD,
+    DELAYED,
+    EMAIL,
+    POISON_TEXT,
+    QUEUE,
+    JobWatch,
+    Knobs,
+    clip_job,
+    confirm_order,
+    cpu_seconds,
+    dead_entries,
+    dead_entry_of,
+    delayed_score_of,
+    describe_calls,
+    email_calls,
+    kill_worker,
+    owner_of,
+    parsed,
+    process_state,
+    processing_lists,
+    rail,
+    replay,
+    wait_for_empty_processing,
+    wait_for_held_call,
+    wait_stopped,
+    wakeups,
+)
+from ticketrail.waiting import wait_until
+from ticketrail.worldctl import wait_quiet
+
+FROZEN = "2026-02-14T10:30:00+00:00"
+
+
+def test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt(system, world, redis_client):
+    system.start_program("worker.py")
+    api = system.start_api()
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4101), 4101)
+    status = job.wait_for(["SUCCESS"], 15, "With one worker running and the email service healthy, the "
+                                            "confirmed order's email job should reach SUCCESS within 15 s.")
+    assert status.get("attempts") == 1, (
+        f"The job succeeded on its first try, so GET /jobs/{{id}}/status should say \"attempts\": 1; it said "
+        f"{status}. Count an attempt each time a worker starts the job."
+    )
+    calls = job.calls()
+    assert len(calls) == 1 and calls[0].effective, (
+        f"One confirm with a healthy email service should make exactly one email call.\n{describe_calls(calls)}"
+    )
+    wait_for_empty_processing(redis_client, 5, "A finished job must leave the worker's processing list "
+                              "(acknowledge it), or a later reap would run it again.")
+    unknown = api.client.get(f"/jobs/{uuid.uuid4()}/status")
+    assert unknown.status_code == 404, (
+        f"GET /jobs/<an id nobody created>/status answered {unknown.status_code} ({unknown.text[:200]}); "
+        "an unknown job is 404, not PENDING (Celery's old mistake)."
+    )
+
+
+def test_every_email_call_carries_the_job_id_as_its_idempotency_key(system, world, redis_client):
+    system.start_program("worker.py")
+    api = system.start_api()
+    jobs = {order: confirm_order(api, order) for order in (4201, 4202)}
+    for order, job_id in jobs.items():
+        JobWatch(api, redis_client, world, job_id, order).wait_for(
+            ["SUCCESS"], 15, "Both email jobs should reach SUCCESS within 15 s.")
+    for order, job_id in jobs.items():
+        keys = [c.idempotency_key for c in email_calls(world, order)]
+        assert keys and all(key == job_id for key in keys), (
+            f"The email for job {job_id} was sent with idempotency keys {keys}; every email call should carry "
+            "the job id: shop.send_confirmation_email(email, order, idempotency_key=job[\"id\"]). A job that "
+            "runs twice (its worker died after sending, before acknowledging) then still sends one email in "
+            "effect: the email service recognises the key and does not send again."
+        )
+
+
+def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, world, redis_client, exercise):
+    knobs = Knobs.of(exercise)
+    world.fail(EMAIL, first=2, error="SMTP server busy")
+    system.start_program("worker.py")
+    api = system.start_api()
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4301), 4301)
+    sightings: list[tuple[float, float]] = []  # (score in the delayed set, when seen) while RETRY
+
+    def look_in_the_delayed_set() -> None:
+        if job.last and job.last.get("status") == "RETRY":
+            score = delayed_score_of(redis_client, job.job_id)
+            if score is not None:
+                sightings.append((score, time.time()))
+
+    timeout = 15 + 3 * (knobs.delay(1) + knobs.delay(2))
+    status = job.wait_for(["SUCCESS"], timeout, (
+        f"The email service failed the first 2 calls, then worked. With MAX_ATTEMPTS={knobs.max_attempts} the "
+        f"job should be retried and reach SUCCESS on its third attempt, within {timeout:.0f} s."
+    ), also=look_in_the_delayed_set)
+
+    calls = job.calls()
+    assert [c.outcome for c in calls] == ["failed", "failed", "ok"], (
+        "The email should have been tried three times: failed, failed, ok.\n" + describe_calls(calls)
+    )
+    for n in (1, 2):
+        gap, wanted = calls[n].start - calls[n - 1].end, knobs.delay(n)
+        assert gap >= 0.75 * wanted, (
+            f"Attempt {n + 1} started {gap:.2f} s after attempt {n} failed; the backoff says to wait "
+            f"RETRY_BASE_DELAY × 2^{n - 1} = {wanted:.2f} s. Retrying at once hammers a service that is already "
+            "failing. Put the job in jobs:email:delayed scored by its due time, and move it back to the queue "
+            f"only when due (§3.4).\n{describe_calls(calls)}"
+        )
+    assert status.get("attempts") == 3, f"After three attempts the status should say \"attempts\": 3; it said {status}."
+    assert "RETRY" in job.history, (
+        f"While a failed job waits for its next attempt its status is RETRY (lecture §3.4); the statuses seen "
+        f"were {' → '.join(job.history)}."
+    )
+    assert sightings, (
+        f"The job's status was RETRY, but the job was never seen in {DELAYED} while it waited. Keep waiting "
+        "retries in that sorted set, scored by their due time (epoch seconds), not in the worker's memory: a "
+        "worker that dies while it sleeps on a retry loses it.\n" + rail(redis_client)
+    )
+    for score, seen in sightings:
+        failed = [c for c in calls if c.end is not None and c.end <= seen]
+        if not failed:
+            continue
+        n = len(failed)
+        due, wanted = score - failed[-1].end, knobs.delay(n)
+        assert 0.75 * wanted <= due <= 1.5 * wanted + 2.0, (
+            f"After attempt {n} failed the job waited in {DELAYED} with score {score:.2f}, {due:.2f} s after the "
+            f"failure; the due time should be the failure time + {wanted:.2f} s (time.time() + the delay)."
+        )
+
+
+def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system, world, redis_client, exercise):
+    knobs = Knobs.of(exercise)
+    world.fail(EMAIL, always=True, error="SMTP down: 554 relay refused")
+    system.start_program("worker.py")
+    api = system.start_api()
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4401), 4401)
+    timeout = 15 + 2 * sum(knobs.delay(n) for n in range(1, knobs.max_attempts))
+    should = (
+        f"The email service always fails. After MAX_ATTEMPTS={knobs.max_attempts} attempts the job should give "
+        f"up: status DEAD, and the job on {DEAD} (lecture §3.4: \"third pizza also dropped; manager is called\")."
+    )
+
+    def not_past_the_last_attempt() -> None:
+        if len(job.calls()) > knobs.max_attempts:
+            pytest.fail(f"{should} A worker that retries forever never gets there: this one went on to attempt "
+                        f"{len(job.calls())}.\n{job.describe()}", pytrace=False)
+
+    status = job.wait_for(["DEAD"], timeout, f"{should} A worker that retries forever never gets there.",
+                          also=not_past_the_last_attempt)
+
+    def tried_again() -> str | None:
+        calls, now = job.calls(), job.status()
+        if len(calls) > knobs.max_attempts:
+            return f"After the job was DEAD the worker tried the email again (call {len(calls)})."
+        if now is None or now.get("status") != "DEAD":
+            return f"The job was DEAD, then its status became {now}: a dead job stays dead until an operator replays it."
+        return None
+
+    job.hold_steady(knobs.delay(1) + 0.5, tried_again)
+    calls = job.calls()
+    assert len(calls) == knobs.max_attempts, (
+        f"MAX_ATTEMPTS={knobs.max_attempts} counts every attempt, the first one included; the world saw "
+        f"{len(calls)} email calls.\n{describe_calls(calls)}"
+    )
+    assert status.get("attempts") == knobs.max_attempts and "SMTP down" in str(status.get("error")), (
+        f"A dead job's status should show its attempts ({knobs.max_attempts}) and its last error (the service said "
+        f"\"SMTP down: 554 relay refused\"); GET /jobs/{{id}}/status said {status}."
+    )
+    entry = dead_entry_of(redis_client, job.job_id)
+    assert entry is not None, (
+        f"The job is DEAD but no entry on {DEAD} has its id. Push the job there as JSON, with its attempts and "
+        f"last error, so an operator can see it and replay it.\n{rail(redis_client)}"
+    )
+    assert entry.get("attempts") == knobs.max_attempts and "SMTP down" in str(entry.get("last_error")), (
+        f"The dead letter should carry \"attempts\": {knobs.max_attempts} and the \"last_error\" from the "
+        f"email service; it is {entry}."
+    )
+    stuck = [name for name, holds in [(QUEUE, redis_client.lrange(QUEUE, 0, -1)),
+                                      (DELAYED, redis_client.zrange(DELAYED, 0, -1)),
+                                      *processing_lists(redis_client).items()]
+             if any(job.job_id in item for item in holds)]
+    assert not stuck, f"The dead job is still on {', '.join(stuck)}: it would run again.\n{rail(redis_client)}"
+
+
+def test_an_operator_can_replay_a_dead_job_and_it_runs_again(system, world, redis_client):
+    world.fail(EMAIL, always=True, error="mailbox full")
+    system.start_program("worker.py", MAX_ATTEMPTS="1")
+    api = system.start_api()
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4501), 4501)
+    job.wait_for(["DEAD"], 15, "With MAX_ATTEMPTS=1 and the email failing, the job should be DEAD after one attempt.")
+    unknown = api.client.post(f"/jobs/{uuid.uuid4()}/replay")
+    assert unknown.status_code == 404, (
+        f"POST /jobs/<an id nobody created>/replay answered {unknown.status_code}; an unknown job is 404."
+    )
+    world.heal(EMAIL)
+    answer = replay(api, job.job_id)
+    assert answer.status_code == 200, (
+        f"POST /jobs/{job.job_id}/replay on a DEAD job answered {answer.status_code} ({answer.text[:200]}); "
+        "it should put the job back on the rail and answer 200."
+    )
+    job.wait_for(["SUCCESS"], 15, "After the email service healed, the replayed job should run again and reach SUCCESS.")
+    assert dead_entry_of(redis_client, job.job_id) is None, (
+        f"The replayed job succeeded but is still on {DEAD}: take it off when you replay it.\n{rail(redis_client)}"
+    )
+    again = replay(api, job.job_id)
+    assert again.status_code == 409, (
+        f"POST /jobs/{job.job_id}/replay on a job that already succeeded answered {again.status_code}; only a "
+        "DEAD job is replayed, anything else is 409 Conflict (or the email could be sent again)."
+    )
+    wait_quiet(world, 1.0, 10)
+    sent = sum(c.effective for c in job.calls())
+    assert sent == 1, f"The replayed job should send one email; it sent {sent}.\n{describe_calls(job.calls())}"
+
+
+def test_a_poison_message_goes_to_the_dead_letters_and_does_not_block_the_queue(system, world, redis_client):
+    worker = system.start_program("worker.py")
+    api = system.start_api()
+    unknown_task = {"id": f"poison-{uuid.uuid4()}", "task": "bake_a_birthday_cake", "args": {},
+                    "created_at": datetime.now(timezone.utc).isoformat()}
+    redis_client.lpush(QUEUE, POISON_TEXT)
+    redis_client.lpush(QUEUE, json.dumps(unknown_task))
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4601), 4601)
+    job.wait_for(["SUCCESS"], 15, (
+        f"Two poison messages were ahead of this job on the rail: the text {POISON_TEXT!r} (not JSON) and a job "
+        f"with the unknown task {unknown_task['task']!r}. The worker should set them aside and go on."
+    ))
+    assert worker.alive(), f"The worker {worker.describe_exit()} after the poison messages; it should survive them."
+
+    def both_buried() -> bool:
+        entries = dead_entries(redis_client)
+        return any(POISON_TEXT in e for e in entries) and dead_entry_of(redis_client, unknown_task["id"]) is not None
+
+    wait_until(both_buried, 10, lambda: (
+        f"Both poison messages should end on {DEAD}, where an operator can look at them: the unreadable one "
+        f"with its text, the unknown task as its job.\n{rail(redis_client)}"
+    ))
+    for entry in dead_entries(redis_client):
+        if POISON_TEXT in entry or unknown_task["id"] in entry:
+            letter = parsed(entry)
+            assert letter is not None and letter.get("last_error"), (
+                f"Every dead letter is a JSON object with a \"last_error\" saying why it died; this one is {entry!r}."
+            )
+    wait_for_empty_processing(redis_client, 5, "Poison messages must leave the processing list too, or a reap "
+                              "would put them back on the rail.")
+
+
+def test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_and_sent_once(
+        system, world, redis_client, exercise):
+    knobs = Knobs.of(exercise)
+    workers = [system.start_program("worker.py", name=f"worker {n}") for n in (1, 2)]
+    api = system.start_api()
+    world.hold(EMAIL)
+    jobs = {order: confirm_order(api, order) for order in (4701, 4702, 4703)}
+    first = wait_for_held_call(world, None, 20, count=2)[0]  # both workers are in an email call
+    victim = owner_of(workers, first.caller_pid)
+    assert victim is not None, (
+        f"The held email call came from pid {first.caller_pid}, which is neither worker's process (pids "
+        f"{[w.pid for w in workers]}); the check cannot tell which worker to kill."
+    )
+    kill_worker(victim)
+    world.release(EMAIL)
+    for order, job_id in jobs.items():
+        victims = order == first.order_id
+        JobWatch(api, redis_client, world, job_id, order).wait_for(["SUCCESS"], 3 * knobs.lease + 20, (
+            f"{victim.name} (pid {victim.pid}) was killed with SIGKILL while it sent the email of job {job_id}. "
+            f"Its job should go back to the rail once its lease (LEASE_SECONDS={knobs.lease:g}) runs out, and the "
+            "other worker should finish it: \"Worker crashes? → Unfinished job returns to queue\" (§3.2). A job "
+            "taken with plain BRPOP lived only in the dead worker's memory; take it with BRPOPLPUSH into a "
+            "processing list, and let a reaper return the jobs of workers whose heartbeat stopped."
+            if victims else "The other jobs should reach SUCCESS too, whichever worker runs them."
+        ))
+    wait_quiet(world, 1.0, 10)
+    for order, job_id in jobs.items():
+        calls = email_calls(world, order)
+        sent = sum(c.effective for c in calls)
+        assert sent == 1, (
+            f"The world received {sent} emails for job {job_id}. The killed worker's call reached the email service "
+            "before it died, so the job ran again; without the job id as idempotency key the service cannot tell "
+            f"it is the same email (pass idempotency_key=job[\"id\"]).\n{describe_calls(calls)}"
+        )
+    rerun = email_calls(world, first.order_id)
+    assert len(rerun) >= 2, (
+        f"The killed worker's job reached SUCCESS, yet no worker ran it again after the kill.\n{describe_calls(rerun)}"
+    )
+
+
+def test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker(system, world, redis_client, exercise):
+    knobs = Knobs.of(exercise)
+    first = system.start_program("worker.py", name="worker 1")
+    api = system.start_api()
+    world.hold(EMAIL)
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4801), 4801)
+    wait_for_held_call(world, 4801, 15)
+    system.start_program("worker.py", name="worker 2")
+    window = 3 * knobs.lease
+
+    def taken() -> str | None:
+        calls = job.calls()
+        if len(calls) > 1:
+            return (f"While worker 1 was alive and still sending the job's email (the check held it for "
+                    f"{window:g} s, 3 × LEASE_SECONDS), another email call for the same job came from pid "
+                    f"{calls[1].caller_pid}. A reaper took a live worker's job (RQ #2061, Celery #7009): keep the "
+                    "lease alive with a heartbeat that beats while the job runs (a thread), and reap only workers "
+                    "whose heartbeat expired.")
+        if any(job.job_id in item for item in redis_client.lrange(QUEUE, 0, -1)):
+            return (f"Worker 1 was alive and still working on the job, yet the job was put back on {QUEUE}: "
+                    "a reaper took a live worker's job. Reap only workers whose heartbeat expired.")
+        return None
+
+    job.hold_steady(window, taken)
+    assert first.alive(), f"Worker 1 {first.describe_exit()} while it waited for the email service."
+    world.release(EMAIL)
+    job.wait_for(["SUCCESS"], 15, "Once the email service answered, worker 1 should finish the job.")
+    wait_quiet(world, 1.0, 10)
+    calls = job.calls()
+    assert len(calls) == 1, (
+        f"The long job ran {len(calls)} times; a live worker's job must run once.\n{describe_calls(calls)}"
+    )
+
+
+def test_a_frozen_worker_loses_its_job_to_another_and_its_late_failure_changes_nothing(
+        system, world, redis_client, exercise):
+    knobs = Knobs.of(exercise)
+    frozen = system.start_program("worker.py", name="worker 1")
+    api = system.start_api()
+    world.hold(EMAIL, then_fail="SMTP timeout")
+    job = JobWatch(api, redis_client, world, confirm_order(api, 4901), 4901)
+    held = wait_for_held_call(world, 4901, 15)[0]
+    frozen.signal(signal.SIGSTOP)
+    try:
+        wait_stopped(frozen)
+        # The frozen worker's call goes on and fails; the answer waits in its socket until it thaws.
+        world.heal(EMAIL)
+        wait_until(lambda: [c for c in job.calls() if c.seq == held.seq and c.outcome == "failed"], 10,
+                   lambda: "The frozen worker's email call should have failed.\n" + describe_calls(job.calls()))
+        system.start_program("worker.py", name="worker 2")
+        job.wait_for(["SUCCESS"], 3 * knobs.lease + 20, (
+            f"Worker 1 froze (SIGSTOP) in the middle of the email. Its heartbeat stopped with it, so after "
+            f"LEASE_SECONDS={knobs.lease:g} its job should go to worker 2 and succeed; a job must not stay "
+            "STARTED forever behind a worker that stopped (RQ #2015, arq #343)."
+        ))
+    finally:
+        frozen.signal(signal.SIGCONT)
+    wait_until(lambda: process_state(frozen.pid) != "T", 5, lambda: "Worker 1 did not resume after SIGCONT.")
+    seen = len(job.calls())
+
+    def stale_write() -> str | None:
+        now = job.status()
+        if now is None or now.get("status") != "SUCCESS":
+            return (f"After worker 2 finished the job, worker 1 thawed and its late answer (the failed email) changed "
+                    f"the job: its status became {now}. A worker that lost its lease must not record anything: "
+                    "acknowledge and record in one transaction that first checks the job is still on your own "
+                    "processing list (WATCH it, then MULTI) (BullMQ #439).")
+        if len(job.calls()) > seen:
+            return "After worker 2 finished the job, worker 1 thawed and the job ran again."
+        return None
+
+    job.hold_steady(knobs.delay(1) + 0.5, stale_write)
+    sent = sum(c.effective for c in job.calls())
+    assert sent == 1, f"The world received {sent} emails for the job.\n{describe_calls(job.calls())}"
+
+
+def test_an_idle_worker_waits_on_redis_without_spinning(system, world, redis_client):
+    worker = system.start_program("worker.py")
+    job_id = clip_job(redis_client, 5001)
+    wait_until(lambda: redis_client.hget(f"job:{job_id}", "status") == "SUCCESS", 15, lambda: (
+        f"The check put a job on the rail (as the API does) and waited 15 s for the worker to finish it, "
+        f"before watching the worker idle. Its hash: {redis_client.hgetall(f'job:{job_id}')}\n{rail(redis_client)}"
+    ))
+    window = 3.0
+    cpu_before, woken_before = cpu_seconds(worker), wakeups(worker)
+    time.sleep(window)  # the measurement window itself: what does an idle worker cost?
+    used, woken = cpu_seconds(worker) - cpu_before, wakeups(worker) - woken_before
+    assert worker.alive(), f"The worker {worker.describe_exit()} while it had nothing to do."
+    advice = ("An idle cook waits by the rail; he does not pace around it. Block on Redis with BRPOPLPUSH and a "
+              "timeout of about a second (not a loop of non-blocking RPOPLPUSH, nor BLMOVE, which does not block "
+              "on the embedded fake Redis); promote due retries and reap between waits.")
+    assert used <= 0.1 * window, (
+        f"With nothing to do, the worker used {used:.2f} s of CPU in {window:.0f} s ({100 * used / window:.0f} % of "
+        f"a core). {advice}"
+    )
+    assert woken <= 200 * window, (
+        f"With nothing to do, the worker woke up {woken / window:.0f} times a second (context switches of its "
+        f"threads); a worker blocked on Redis wakes a few times. {advice}"
+    )
+
+
+def test_the_backoff_schedule_doubles_from_the_base_delay(call_student_function):
+    frozen = datetime.fromisoformat(FROZEN).timestamp()
+    env = {"MAX_ATTEMPTS": "5", "REDIS_URL": "redis://127.0.0.1:9/0", "TICKETRAIL_WORLD_URL": "http://127.0.0.1:9"}
+    for base, attempts in ((10.0, 1), (10.0, 2), (10.0, 3), (0.5, 4)):
+        result = call_student_function("worker", "next_due", [attempts], freeze=FROZEN,
+                                       env={**env, "RETRY_BASE_DELAY": f"{base:g}"})
+        call = f"With RETRY_BASE_DELAY={base:g} and the clock frozen at {FROZEN}, worker.next_due({attempts})"
+        assert result.ok, f"{call} raised {result.error}: {result.message}\n{result.traceback}"
+        value = result.value
+        if isinstance(value, datetime):
+            value = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (
+            f"{call} returned {result.value!r}; it should return the due time in epoch seconds "
+            "(a float, like time.time())."
+        )
+        delay, wanted = value - frozen, base * 2 ** (attempts - 1)
+        assert wanted - 1e-3 <= delay <= 1.25 * wanted + 1e-3, (
+            f"{call} returned now + {delay:g} s; the schedule is now + RETRY_BASE_DELAY × 2^(attempts − 1) = "
+            f"now + {wanted:g} s (a little jitter on top is fine, up to a quarter of the delay). Read the base "
+            "delay from the environment and double it with each failed attempt."
+        )

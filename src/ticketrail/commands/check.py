@@ -1,0 +1,250 @@
+"""`ticketrail check [NN]`: the self-checks of an exercise, summed up per README task.
+
+pytest runs in a process of its own (as `pytest exercises/NN` would), writing one JSON
+line per check as it ends; each result is printed as it comes, then a line per task and
+what the failed checks saw. Its full output goes to .ticketrail/logs/check-NN.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ticketrail import readme
+from ticketrail.kit import find_kit_root
+from ticketrail.progress import DONE, IN_PROGRESS, STATE_DIR, Exercise, Progress, exercises, find_exercise, fingerprint, \
+    standing
+
+PASS, FAIL = "✔", "✘"
+MESSAGE_LINES = 30
+# The type in front of a learner-facing message says nothing to a learner.
+_QUIET_TYPES = re.compile(r"^(?:[\w.]+\.)?(?:AssertionError|Failed|WaitTimeout|TestTimeout): ?")
+_TYPED = re.compile(r"^(?P<type>[\w.]+): (?P<headline>(?:Task \d+|This part) is not done yet: .*?)\n\n", re.S)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("check", help="run an exercise's self-checks, with a summary per task")
+    parser.add_argument("exercise", nargs="?",
+                        help="the exercise number, e.g. 01 (default: every exercise in progress)")
+    parser.add_argument("--impl", default="starter", help="starter (default: your work), reference, or a folder")
+    parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL")
+    parser.set_defaults(handler=run)
+
+
+@dataclass
+class CheckRun:
+    exercise: Exercise
+    checks: list[dict] = field(default_factory=list)  # the plugin's JSON lines: name, task, outcome, message
+    returncode: int | None = None
+    log_path: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.returncode == 0 and bool(self.checks) and all(c["outcome"] == "passed" for c in self.checks)
+
+    @property
+    def broken(self) -> bool:
+        """pytest itself failed (a usage error, a check that would not import): no verdict."""
+        return self.returncode not in (0, 1) or any(c["outcome"] == "collect_error" for c in self.checks)
+
+
+def run_checks(root: Path, exercise: Exercise, impl: str = "starter", redis: str | None = None,
+               on_check: Callable[[dict], None] = lambda check: None, timeout: float = 900) -> CheckRun:
+    logs = root / STATE_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    result = CheckRun(exercise, log_path=logs / f"check-{exercise.id}.txt")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ticketrail-check-") as scratch:
+        report = Path(scratch) / "report.jsonl"
+        report.touch()
+        # --student-user none: a report file alone would make the plugin think it grades (and sandbox) as root.
+        argv = [sys.executable, "-m", "pytest", f"exercises/{exercise.id}", "--impl", impl,
+                "--ticketrail-report", str(report), "--student-user", "none", "-p", "no:cacheprovider",
+                "-p", "no:warnings", "-q", "--tb=short", "--no-header", "--color=no", "-rN"]
+        if redis:
+            argv += ["--redis", redis]
+        with open(result.log_path, "wb") as output:
+            process = subprocess.Popen(argv, cwd=root, stdout=output, stderr=subprocess.STDOUT)
+            try:
+                _follow(process, report, result, on_check, started + timeout)
+            except BaseException:  # Ctrl-C or a kill: pytest stops its Redis, world and programs on SIGINT
+                _interrupt(process)
+                raise
+        result.returncode = process.returncode
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _follow(process: subprocess.Popen, report: Path, result: CheckRun, on_check: Callable[[dict], None],
+            deadline: float) -> None:
+    seen = 0
+    while True:
+        finished = process.poll() is not None
+        # The plugin ends every line with a newline: what follows the last one is still being written.
+        complete = report.read_text(encoding="utf-8").split("\n")[:-1]
+        for line in complete[seen:]:
+            if line.strip():
+                check = json.loads(line)
+                result.checks.append(check)
+                on_check(check)
+        seen = len(complete)
+        if finished:
+            break
+        if time.monotonic() > deadline:
+            _interrupt(process)
+            break
+        time.sleep(0.1)
+
+
+def _interrupt(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def sentence(test_name: str) -> str:
+    return test_name.removeprefix("test_").replace("_", " ")
+
+
+def learner_message(message: str) -> str:
+    """The check's own words: without the exception type, and without pytest's `assert x == y` explanation."""
+    text = _QUIET_TYPES.sub("", message.strip(), count=1)
+    typed = _TYPED.match(text)
+    if typed:  # "task N is not done yet" goes first, whatever the exception that carried it
+        text = f"{typed['headline']}\n\n{typed['type'].rsplit('.', 1)[-1]}: {text[typed.end():]}"
+    if message.lstrip().startswith(("AssertionError", "assert ")):
+        lines = text.splitlines()
+        for index, line in enumerate(lines):
+            if index and line.startswith("assert "):
+                text = "\n".join(lines[:index]).rstrip()
+                break
+    return text
+
+
+def _task_label(tasks: dict[int, readme.Task], number: int | None) -> str:
+    if number is None:
+        return "Other checks"
+    task = tasks.get(number)
+    return f"Task {number} · {task.title}" if task else f"Task {number}"
+
+
+def summary(run: CheckRun, root: Path) -> str:
+    tasks = {t.number: t for t in readme.tasks(readme.read(run.exercise.checks_dir))}
+    by_task: dict[int | None, list[dict]] = {}
+    for check in run.checks:
+        if check.get("name"):
+            by_task.setdefault(check.get("task"), []).append(check)
+    lines = []
+    width = max([len(_task_label(tasks, n)) for n in by_task] + [10])
+    for number in sorted(by_task, key=lambda n: (n is None, n or 0)):
+        checks = by_task[number]
+        good = sum(1 for c in checks if c["outcome"] == "passed")
+        mark = PASS if good == len(checks) else FAIL
+        counted = f"{good} of {len(checks)} checks pass" if len(checks) > 1 else f"{good} of 1 check passes"
+        lines.append(f"  {mark} {_task_label(tasks, number):<{width}}  {counted}")
+    failed = [c for c in run.checks if c["outcome"] != "passed"]
+    if failed:
+        lines += ["", "What the failing checks saw:"]
+    for check in failed:
+        name = sentence(check["name"]) if check.get("name") else "collecting the checks"
+        task = f" (task {check['task']})" if check.get("task") else ""
+        lines += ["", f"{FAIL} {name}{task}"]
+        message = learner_message(check.get("message") or check.get("details") or check["outcome"]).splitlines()
+        lines += [f"    {line}" for line in message[:MESSAGE_LINES]]
+        if len(message) > MESSAGE_LINES:
+            lines.append(f"    … {len(message) - MESSAGE_LINES} more lines in {_shown(run.log_path, root)}")
+    return "\n".join(lines)
+
+
+def _shown(path: Path | None, root: Path) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def check_exercise(root: Path, exercise: Exercise, impl: str = "starter", redis: str | None = None) -> CheckRun:
+    """Run, print and remember one exercise's checks (remembered only for the student's own starter/NN)."""
+    print(f"Checking exercise {exercise.id} · {exercise.title} ({impl if impl != 'starter' else f'starter/{exercise.id}'})")
+    before = fingerprint(exercise)
+
+    def show(check: dict) -> None:
+        if check.get("name"):
+            mark = PASS if check["outcome"] == "passed" else FAIL
+            print(f"  {mark} {sentence(check['name'])}", flush=True)
+
+    run = run_checks(root, exercise, impl, redis, on_check=show)
+    print()
+    if run.broken:
+        tail = run.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-40:] if run.log_path else []
+        print(f"The checks could not run (pytest exit code {run.returncode}). The end of its output:")
+        print("\n".join(f"    {line}" for line in tail))
+        return run
+    print(summary(run, root))
+    print()
+    passed = sum(1 for c in run.checks if c["outcome"] == "passed")
+    if impl == "starter":
+        progress = Progress(root)
+        progress.record_check(exercise, before, [
+            {"name": c["name"], "task": c.get("task"), "outcome": c["outcome"]} for c in run.checks if c.get("name")
+        ], run.passed)
+    if run.passed:
+        print(f"{PASS} Exercise {exercise.id} is done: all {passed} checks pass ({run.seconds:.0f} s). "
+              "`ticketrail status` shows where you are.")
+    else:
+        print(f"{passed} of {len(run.checks)} checks pass ({run.seconds:.0f} s). "
+              f"Stuck? `ticketrail hint {exercise.id}`. Everything pytest printed: {_shown(run.log_path, root)}")
+    return run
+
+
+def _raise_interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_cleanly_on_termination() -> None:
+    """A `kill` or a closed terminal stops a check as Ctrl-C does, so pytest stops what it started."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_interrupt)
+    sys.stdout.reconfigure(line_buffering=True)
+
+
+def run(options: argparse.Namespace) -> int:
+    stop_cleanly_on_termination()
+    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    if options.exercise:
+        chosen = [find_exercise(root, options.exercise)]
+    else:
+        progress = Progress(root)
+        standings = [standing(root, e, progress) for e in exercises(root)]
+        for entry in standings:
+            if entry.state == DONE:
+                print(f"{PASS} {entry.exercise.id} · {entry.exercise.title}: done, and unchanged since it passed "
+                      "(not checked again).")
+        chosen = [s.exercise for s in standings if s.state == IN_PROGRESS]
+        if not chosen:
+            print("No exercise is in progress: `ticketrail status` shows where you are, "
+                  "`ticketrail check NN` checks one exercise.")
+            return 0
+        print()
+    results = []
+    for index, exercise in enumerate(chosen):
+        if index:
+            print("\n" + "─" * 72 + "\n")
+        results.append(check_exercise(root, exercise, options.impl, options.redis))
+    return 0 if all(r.passed for r in results) else 1

@@ -1,0 +1,134 @@
+"""`ticketrail grade SUBMISSIONS --out DIR`: grade a class, resumably, and write every export."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from ticketrail import config as grading_config
+from ticketrail.grading.batch import Batch, BatchError, Options, default_jobs
+from ticketrail.grading.exports import ClassView, summary_table, write_class
+from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
+from ticketrail.grading.progress import duration
+from ticketrail.grading.submissions import discover
+from ticketrail.kit import find_kit_root
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "grade", help="grade a class: a folder, zip or git checkout per student",
+        description="Grade every submission in SUBMISSIONS (a folder, zip or git checkout per student, named after "
+                    "the student) in isolation and in parallel. Re-running grades only what changed. "
+                    "See docs/grading.md.")
+    parser.add_argument("submissions", type=Path, help="the folder holding one submission per student")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="where results go (default: results)")
+    parser.add_argument("-e", "--exercise", action="append", default=[], metavar="NN",
+                        help="grade this exercise (repeat, or comma-separate); default: the exercises the "
+                             "submissions hold work for")
+    parser.add_argument("-s", "--student", action="append", default=[], metavar="PATTERN",
+                        help="grade only these students (shell wildcards, e.g. 'a*'; repeat or comma-separate)")
+    parser.add_argument("-j", "--jobs", type=int, default=0,
+                        help=f"gradings at a time (default: one per core, here {default_jobs()})")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--force", action="store_true", help="regrade even what is up to date")
+    again.add_argument("--only-failed", action="store_true",
+                       help="regrade only the gradings that failed last time (timeout, ungradable, rejected)")
+    parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL (default: redis-server "
+                                                      "when installed, else embedded)")
+    parser.add_argument("--nbgrader", type=Path, default=None, metavar="GRADEBOOK.db",
+                        help="also write the scores into this nbgrader gradebook (needs ticketrail[nbgrader])")
+    parser.add_argument("--student-user", default=None, metavar="auto|none|UID:GID",
+                        help="whom the student's programs run as: auto (the default as root: a uid of their own, "
+                             "in the sandbox), none (as yourself), or UID:GID (needs root)")
+    parser.set_defaults(handler=grade)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def grade(options: argparse.Namespace) -> int:
+    # Ctrl-C (and a polite kill) must reach the batch even where SIGINT was inherited as ignored.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    try:
+        return _grade(options)
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+
+
+def _grade(options: argparse.Namespace) -> int:
+    if options.student_user not in (None, "auto", "none") and os.geteuid() != 0:
+        print(f"--student-user {options.student_user} needs root: only root can run programs as another user.",
+              file=sys.stderr)
+        return 2
+    try:
+        root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+        config = grading_config.load(root / "grading.yml")
+        submissions, notes = discover(options.submissions)
+    except (grading_config.ConfigError, FileNotFoundError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    out = options.out
+    submissions = [s for s in submissions if s.path.resolve() != out.resolve()]  # --out inside SUBMISSIONS
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not submissions:
+        print(f"{options.submissions} holds no submissions (a folder or zip per student).", file=sys.stderr)
+        return 2
+    batch_options = Options(
+        exercises=_split(options.exercise), students=_split(options.student), jobs=options.jobs,
+        force=options.force, only_failed=options.only_failed, redis=options.redis,
+        student_user=options.student_user,
+    )
+    batch = Batch(root, config, submissions, out, batch_options)
+    started = time.monotonic()
+    try:
+        plan = batch.plan()
+    except BatchError as error:
+        print(error, file=sys.stderr)
+        return 2
+    jobs = min(batch_options.jobs or default_jobs(), max(len(plan.jobs), 1))
+    print(f"{len(plan.selected)} submissions, exercise{'s' if len(plan.exercises) > 1 else ''} "
+          f"{', '.join(plan.exercises)}: {len(plan.jobs)} to grade ({jobs} at a time), "
+          f"{plan.settled} settled without a run (files missing, submission rejected), "
+          f"{plan.up_to_date} up to date{'' if not plan.up_to_date else ' (--force regrades them)'}.",
+          file=sys.stderr, flush=True)
+    batch.run(plan)
+
+    view = _class_view(config, submissions, batch, plan.exercises)
+    write_class(out, view)
+    if options.nbgrader is not None:
+        try:
+            for warning in write_gradebook(options.nbgrader, view):
+                print(f"note: {warning}", file=sys.stderr)
+        except NbgraderMissing as error:
+            print(error, file=sys.stderr)
+            return 2
+    print(summary_table(view, [s.student for s in plan.selected]))
+    print(f"\nGraded {len(batch.graded)} in {duration(time.monotonic() - started)}. Results in {out}/: "
+          f"grades.csv, tests.csv, results/<student>.json (Gradescope), feedback/<student>.md"
+          f"{f', and the gradebook {options.nbgrader}' if options.nbgrader else ''}.")
+    if batch.interrupted:
+        print("Interrupted: the gradings that finished are saved. Run the same command again to finish the rest.",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _class_view(config, submissions, batch: Batch, exercises: list[str]) -> ClassView:
+    """Everyone in the folder; every exercise graded so far (this run's, and earlier runs' still in grading.yml)."""
+    students = [s.student for s in submissions]
+    records = {student: batch.store.load(student) for student in students}
+    recorded = {eid for record in records.values() if record for eid in record.exercises}
+    ids = [eid for eid in config.exercises if eid in exercises or eid in recorded]
+    return ClassView(config, students, records, ids)

@@ -1,0 +1,228 @@
+"""`ticketrail validate`: the kit checks itself before an instructor trusts it with a class.
+
+For each exercise (all of them, or those named with --exercise):
+
+1. the reference earns full marks N times in a row (--repeat) on each Redis backend;
+2. the starter earns less;
+3. every grader test fails on at least one known-wrong solution (tests/wrong/NN/*): the matrix of grader
+   tests by known-wrong solutions is printed, and a test that none of them fails is named;
+4. no visible self-check is stricter than the hidden graders. Checkable meaning: over every solution the kit
+   knows (the reference, the starter, each known-wrong one), each self-check's failures are covered by one
+   grader: whenever the self-check fails a solution, that grader fails it too. A self-check that fails the
+   reference, or a solution that grader passes, would send a student after a bug the graders do not mark.
+
+Every run is a grading run as `ticketrail grade` makes it (its own pytest, the sandbox when root), several
+at a time (--jobs). A known-wrong solution holding only some student files is laid over the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ticketrail import config as grading_config
+from ticketrail.grading.runner import ExerciseResult, run_exercise
+from ticketrail.kit import find_kit_root
+from ticketrail.redisd import BACKENDS
+
+CAUGHT, MISSED, BROKEN = "✗", "·", "!"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("validate", help="prove the graders right: reference, starter, known-wrong "
+                                                    "solutions, self-checks")
+    parser.add_argument("-e", "--exercise", action="append", default=[], metavar="NN",
+                        help="validate this exercise (repeat, or comma-separate); default: every one with a reference")
+    parser.add_argument("-n", "--repeat", type=int, default=3, metavar="N",
+                        help="grade the reference N times on each backend (default 3)")
+    parser.add_argument("--redis", default=",".join(BACKENDS),
+                        help=f"the backends for the reference, comma-separated (default {','.join(BACKENDS)})")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="grading runs at a time (default 2)")
+    parser.set_defaults(handler=validate)
+
+
+@dataclass
+class Solution:
+    name: str  # reference, starter, or a known-wrong solution's folder name
+    folder: Path
+    known_wrong: bool = False
+    graded: ExerciseResult | None = None
+    checks: dict[str, str] = field(default_factory=dict)  # self-check → outcome
+
+    def fails(self, test: str) -> bool:
+        assert self.graded is not None
+        return any(t.name == test and not t.passed for t in self.graded.tests)
+
+
+@dataclass
+class Report:
+    exercise: str
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def say(self, line: str = "") -> None:
+        self.lines.append(line)
+
+    def problem(self, line: str) -> None:
+        self.problems.append(line)
+        self.lines.append(f"  PROBLEM: {line}")
+
+
+def validate(options: argparse.Namespace) -> int:
+    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    config = grading_config.load(root / "grading.yml")
+    wanted = [item.strip() for value in options.exercise for item in value.split(",") if item.strip()]
+    unknown = [eid for eid in wanted if eid not in config.exercises]
+    if unknown:
+        print(f"no exercise {', '.join(unknown)} in {config.path}", file=sys.stderr)
+        return 2
+    exercises = [eid for eid in config.exercises if (eid in wanted or not wanted) and (root / "reference" / eid).is_dir()]
+    backends = [b.strip() for b in options.redis.split(",") if b.strip()]
+    started = time.monotonic()
+    reports = []
+    with tempfile.TemporaryDirectory(prefix="ticketrail-validate-") as scratch, \
+            ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+        for eid in exercises:
+            report = check_exercise(root, config, eid, backends, options.repeat, Path(scratch), pool)
+            print("\n".join(report.lines), flush=True)
+            reports.append(report)
+    failing = [r for r in reports if r.problems]
+    print(f"\nValidated {len(reports)} exercise{'s' if len(reports) != 1 else ''} in {time.monotonic() - started:.0f} s: "
+          + ("every check holds." if not failing else
+             f"problems in {', '.join(r.exercise for r in failing)} ({sum(len(r.problems) for r in failing)})."))
+    return 1 if failing else 0
+
+
+def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, backends: list[str], repeat: int,
+                   scratch: Path, pool: ThreadPoolExecutor) -> Report:
+    spec = config.exercise(eid)
+    report = Report(eid)
+    report.say(f"\n== {eid} {spec.title} ({spec.max_points:g} points, {len(spec.tests)} grader tests)")
+    solutions = [Solution("reference", root / "reference" / eid), Solution("starter", root / "starter" / eid)]
+    wrong_root = root / "tests" / "wrong" / eid
+    for folder in sorted(p for p in wrong_root.iterdir() if p.is_dir()) if wrong_root.is_dir() else []:
+        solutions.append(Solution(folder.name, _laid_over(root, eid, folder, scratch), known_wrong=True))
+
+    def grade(folder: Path, redis: str | None) -> ExerciseResult:
+        return run_exercise(root, config, eid, folder, redis=redis)
+
+    repeats = {(backend, n): pool.submit(grade, solutions[0].folder, backend)
+               for backend in backends for n in range(repeat)}
+    others = {s.name: pool.submit(grade, s.folder, None) for s in solutions[1:]}
+    checks = {s.name: pool.submit(self_checks, root, eid, s.folder, scratch) for s in solutions}
+
+    # 1. the reference, N times on each backend
+    for backend in backends:
+        results = [repeats[(backend, n)].result() for n in range(repeat)]
+        scores = " ".join(f"{r.score:g}" for r in results)
+        full = all(r.score == r.max_score and r.status == "graded" for r in results)
+        report.say(f"  reference on {backend}: {scores} of {spec.max_points:g}, {repeat} runs "
+                   f"({sum(r.duration for r in results) / len(results):.0f} s each)")
+        if not full:
+            for r in results:
+                lost = [f"{t.name}: {t.message[:200]}" for t in r.tests if not t.passed]
+                if lost or r.status != "graded":
+                    report.problem(f"the reference lost points on {backend} ({r.status} {r.score:g}): {lost[:3]} {r.note[:300]}")
+    solutions[0].graded = repeats[(backends[0], 0)].result()
+    for solution in solutions[1:]:
+        solution.graded = others[solution.name].result()
+    for solution in solutions:
+        solution.checks = checks[solution.name].result()
+
+    # 2. the starter
+    starter = solutions[1]
+    report.say(f"  starter: {starter.graded.score:g} of {spec.max_points:g}")
+    if starter.graded.score >= spec.max_points:
+        report.problem("the starter earns full marks: the graders do not notice the work is not done")
+
+    # 3. the matrix of grader tests by known-wrong solutions
+    wrong = [s for s in solutions if s.known_wrong]
+    for solution in wrong:
+        if solution.graded.status != "graded":
+            report.problem(f"{solution.name} could not be graded ({solution.graded.status}): {solution.graded.note[:300]}")
+    report.say("")
+    report.say(_matrix(spec, [starter, *wrong]))
+    if not wrong:
+        report.problem(f"no known-wrong solutions in tests/wrong/{eid}/")
+    for name in uncaught(spec, wrong):
+        report.problem(f"no known-wrong solution fails {name}: add one it catches to tests/wrong/{eid}/")
+
+    # 4. no self-check stricter than the graders
+    report.say("")
+    for name, failing, covering in self_check_cover(spec, solutions):
+        if not failing:
+            report.say(f"  self-check {name}: passes every known solution")
+        elif covering:
+            report.say(f"  self-check {name}: fails {', '.join(failing)}; so does {covering[0]}")
+        else:
+            report.problem(f"self-check {name} is stricter than every grader: it fails {', '.join(failing)}, "
+                           "and no grader fails all of those")
+    if not any(s.checks for s in solutions):
+        report.problem(f"exercises/{eid} ran no self-check")
+    return report
+
+
+def uncaught(spec: grading_config.ExerciseSpec, wrong: list[Solution]) -> list[str]:
+    """The grader tests that no known-wrong solution fails."""
+    return [name for name in spec.tests if not any(s.fails(name) for s in wrong)]
+
+
+def self_check_cover(spec: grading_config.ExerciseSpec,
+                     solutions: list[Solution]) -> list[tuple[str, list[str], list[str]]]:
+    """Per self-check: the solutions it fails, and the grader tests that fail every one of them."""
+    found = []
+    for name in sorted({check for s in solutions for check in s.checks}):
+        failing = [s for s in solutions if s.checks.get(name, "not_run") != "passed"]
+        covering = [test for test in spec.tests if all(s.fails(test) for s in failing)] if failing else []
+        found.append((name, sorted(s.name for s in failing), covering))
+    return found
+
+
+def _laid_over(root: Path, eid: str, wrong: Path, scratch: Path) -> Path:
+    """The starter's folder, the reference's files over it, the known-wrong files over those."""
+    folder = scratch / f"{eid}-{wrong.name}" / eid
+    shutil.copytree(root / "starter" / eid, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for source in (root / "reference" / eid, wrong):
+        for path in source.iterdir():
+            if path.is_file():
+                shutil.copy(path, folder / path.name)
+    return folder
+
+
+def self_checks(root: Path, eid: str, folder: Path, scratch: Path) -> dict[str, str]:
+    """Run exercises/NN on `folder` in a pytest of its own; self-check name → outcome."""
+    report = Path(tempfile.mkstemp(prefix=f"checks-{eid}-", suffix=".jsonl", dir=scratch)[1])
+    argv = [sys.executable, "-m", "pytest", str(root / "exercises" / eid), "--impl", str(folder),
+            "--ticketrail-report", str(report), "-p", "no:cacheprovider", "-p", "no:randomly", "--noconftest",
+            "--rootdir", str(root), "-c", str(root / "pyproject.toml"), "-q", "--no-header", "-rN"]
+    subprocess.run(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=1800)
+    lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
+    return {line["name"]: line["outcome"] for line in lines if line.get("name")}
+
+
+def _matrix(spec: grading_config.ExerciseSpec, solutions: list[Solution]) -> str:
+    """Rows: grader tests; columns: solutions (numbered, named below); ✗ the test fails it (caught), · passes."""
+    width = max(len(name) for name in spec.tests)
+    header = " " * (width + 2) + " ".join(f"{i:>2}" for i in range(1, len(solutions) + 1))
+    rows = [header]
+    for name in spec.tests:
+        cells = []
+        for solution in solutions:
+            test = next((t for t in solution.graded.tests if t.name == name), None)
+            cells.append(BROKEN if test is None or test.outcome in ("error", "not_run") else
+                         CAUGHT if not test.passed else MISSED)
+        caught = any(c != MISSED for c, s in zip(cells, solutions) if s.known_wrong)
+        rows.append(f"  {name.ljust(width)} " + " ".join(f"{c:>2}" for c in cells) + ("" if caught else "   <- caught by none"))
+    legend = [f"  {i:>2} {s.name} ({s.graded.score:g})" + ("" if s.known_wrong else ", not counted") for i, s in
+              enumerate(solutions, start=1)]
+    return "\n".join(["  grader tests × known solutions: " + f"{CAUGHT} fails it (caught), {MISSED} passes, "
+                      f"{BROKEN} did not run", *rows, *legend])

@@ -1,0 +1,74 @@
+"""The cashier of lecture §3.3–3.4: confirm, clip an email ticket to the rail, answer; report and replay jobs.
+
+Confirming and the status endpoint work as in exercise 03 (with the attempts added).
+Your part here is the replay endpoint (task 4).
+"""
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, HTTPException
+
+from ticketrail import shop
+
+QUEUE = "jobs:email"
+DEAD = "jobs:email:dead"
+
+app = FastAPI()
+redis = aioredis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"), decode_responses=True)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@app.post("/orders/{order_id}/confirm")
+async def confirm_order(order_id: int):
+    try:
+        order = await shop.get_order_from_db(order_id)
+    except shop.OrderNotFound:
+        raise HTTPException(status_code=404, detail=f"Order {order_id} not found")
+    await shop.update_order_status(order_id, "confirmed")
+
+    job = {
+        "id": str(uuid.uuid4()),
+        "task": "send_confirmation_email",
+        "args": {"email": order["user_email"], "order_id": order_id, "order_total": order["total"]},
+        "created_at": utc_now(),
+    }
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(f"job:{job['id']}", mapping={
+            "status": "PENDING", "task": job["task"], "created_at": job["created_at"],
+            "attempts": 0, "result": "", "error": "", "pending_at": job["created_at"],
+        })
+        pipe.lpush(QUEUE, json.dumps(job))
+        await pipe.execute()
+    return {"status": "confirmed", "order_id": order_id, "email_job_id": job["id"]}
+
+
+@app.get("/jobs/{job_id}/status")
+async def job_status(job_id: str):
+    job = await redis.hgetall(f"job:{job_id}")
+    if not job:
+        raise HTTPException(status_code=404, detail=f"Job {job_id} not found")
+    return {
+        "job_id": job_id,
+        "status": job.get("status"),
+        "result": job.get("result") or None,
+        "error": job.get("error") or None,
+        "attempts": int(job.get("attempts") or 0),
+    }
+
+
+@app.post("/jobs/{job_id}/replay")
+async def replay_job(job_id: str):
+    """The manager takes a ticket off the dead-letter spike and clips it back on the rail (§3.4)."""
+    # TODO task 4: replay a DEAD job.
+    #   - 404 for a job nobody created, 409 for a job that is not DEAD (it must not run twice);
+    #   - find the job's entry on jobs:email:dead, take it off, and LPUSH the job ({id, task, args,
+    #     created_at}) back onto jobs:email; set its hash to PENDING with attempts 0;
+    #   - answer {"job_id": job_id, "status": "PENDING"}.
+    raise NotImplementedError("task 4: replay a DEAD job")

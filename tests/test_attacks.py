@@ -1,0 +1,346 @@
+"""Nobody can game the graders: the attack corpus (tests/attacks) graded in one batch, and the defences one by one.
+
+The batch runs `ticketrail grade` as an instructor would, as root, so that the sandbox is on: every attack
+must end with its honest score, show that it really tried, leave nothing behind, and leave the controls
+graded beside it as if they were alone. `benchmarks/attack_table.py` prints the same batch as a table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from attacks import corpus
+from helpers import KIT, explain
+from ticketrail import config, procs, sandbox
+from ticketrail.grading.runner import run_exercise
+from ticketrail.procs import Child, ChildFailed, PortTaken, python_argv, wait_for_port
+
+ATTACKS = corpus.load()
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (and so the attack corpus) needs root")
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox (and so the attack corpus) needs root")
+    work = tmp_path_factory.mktemp("attacks")
+    attacks, outcomes, seconds, printed = corpus.run(work, jobs=2)
+    print(corpus.table(attacks, outcomes)[0], f"\n{seconds:.0f} s")
+    return work, outcomes, printed
+
+
+def _outcome(batch, attack: corpus.Attack) -> corpus.Outcome:
+    _, outcomes, printed = batch
+    assert attack.name in outcomes, f"{attack.name} has no record after the batch. The batch printed:\n{printed[-3000:]}"
+    return outcomes[attack.name]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.name)
+def test_each_attack_earns_only_its_honest_score(batch, attack):
+    outcome = _outcome(batch, attack)
+    assert outcome.score == attack.honest, (
+        f"{attack.name} tries: {attack.tries}.\nIts honest score is {attack.honest:g} ({attack.why}), but it got "
+        f"{outcome.score:g}/{outcome.max_score:g} ({outcome.status}); failed: {outcome.failed}.\n{outcome.text[-3000:]}"
+    )
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.proofs], ids=lambda attack: attack.name)
+def test_each_attack_really_tried_what_it_claims(batch, attack):
+    outcome = _outcome(batch, attack)
+    missing = [proof for proof in attack.proofs if not outcome.shows(proof)]
+    assert not missing, (
+        f"{attack.name} tries: {attack.tries}. The grading output should show {missing} as proof that it "
+        f"really did; it shows:\n{outcome.text[-3000:]}"
+    )
+
+
+def test_the_batch_finished_with_every_attack_graded_or_refused(batch):
+    _, outcomes, printed = batch
+    assert sorted(outcomes) == sorted(attack.name for attack in ATTACKS), printed[-3000:]
+    broken = {name: (o.status, o.text[:500]) for name, o in outcomes.items() if o.status in ("ungradable", "timeout")}
+    assert not broken, f"Gradings that did not come to a verdict: {broken}"
+
+
+def test_no_hidden_text_reaches_any_output(batch):
+    work, _, printed = batch
+    hidden = corpus.hidden_texts()
+    assert len(hidden) >= 3 and all(text.strip() for text in hidden), hidden
+    found = corpus.leaks(work / "results", hidden) + [f"printed: {text}" for text in hidden if text in printed]
+    assert not found, f"Text from graders/, reference/ or grading.yml reached the grading output: {found}"
+
+
+def test_nothing_an_attack_started_or_planted_outlives_the_batch(batch):
+    work, _, _ = batch
+    daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "attack-daemon"]
+    assert not daemons, f"Attack processes still running after the batch: {daemons}"
+    leftovers = [str(path) for folder in (Path("/tmp"), Path("/dev/shm"))
+                 for path in folder.glob("ticketrail-attack-*")]
+    assert not leftovers, f"Files the attacks wrote outside their folders are still there: {leftovers}"
+    escaped = [str(path) for path in work.rglob("ticketrail-attack-zip-escaped.py")]
+    assert not escaped, f"A zip entry was written outside its submission: {escaped}"
+
+
+def _comm(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+# --- each attack is real: what it does to a grader without these defences --------------------------
+
+
+def _naive_pytest(folder: Path, *args: str, **env: str) -> str:
+    (folder / "test_the_grader.py").write_text("def test_that_fails():\n    assert 1 == 2\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:ticketrail",
+                           *args, str(folder / "test_the_grader.py")], cwd=folder, capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], **env})
+    return done.stdout + done.stderr
+
+
+def test_the_conftest_and_sitecustomize_attacks_do_pass_a_failing_test_under_a_naive_grader(tmp_path):
+    built = corpus.load(["conftest_marks_all_passed"])
+    submission = corpus.build(built, tmp_path / "batch") / "conftest_marks_all_passed" / "01"
+    control = tmp_path / "control"
+    control.mkdir()
+    assert "1 failed" in _naive_pytest(control), "the naive grader's own test must fail without the attack"
+    with_conftest = tmp_path / "with_conftest"
+    shutil.copytree(submission, with_conftest, ignore=shutil.ignore_patterns("pytest.ini", "sitecustomize.py"))
+    assert "1 passed" in _naive_pytest(with_conftest), "the attack's conftest.py should turn the failure into a pass"
+    with_site = tmp_path / "with_site"
+    shutil.copytree(submission, with_site, ignore=shutil.ignore_patterns("pytest.ini", "conftest.py"))
+    assert "1 passed" in _naive_pytest(with_site, PYTHONPATH=str(with_site)), (
+        "the attack's sitecustomize.py, on the grader's path, should turn the failure into a pass")
+
+
+@as_root
+def test_forging_the_report_takes_full_marks_without_the_sandbox_only(tmp_path):
+    attack = corpus.load(["forge_results_file"])[0]
+    impl = tmp_path / "01"
+    shutil.copytree(attack.folder / "01", impl)
+    try:
+        result = run_exercise(KIT, config.load(KIT / "grading.yml"), "01", impl, student_user="none")
+    finally:
+        for forged in Path("/tmp").glob("ticketrail-attack-forged-*"):
+            forged.unlink()
+    took_it = result.score == result.max_score > attack.honest
+    caught_tampering = result.status == "ungradable" and "two lines for one test" in result.note
+    assert took_it or caught_tampering, (
+        "Run as the grader's own user, the forger should have reached its report and taken every point "
+        "(so the sandbox is what stops it):\n" + explain(result))
+
+
+@as_root
+def test_a_link_to_the_reference_takes_full_marks_without_the_sandbox_and_nothing_within(tmp_path):
+    impl = tmp_path / "01"
+    impl.mkdir()
+    os.symlink(KIT / "reference" / "01" / "app.py", impl / "app.py")
+    grading = config.load(KIT / "grading.yml")
+    only = {"test_an_unknown_order_gets_404_and_no_side_effects"}
+    open_run = run_exercise(KIT, grading, "01", impl, student_user="none", only=only)
+    assert open_run.score == open_run.max_score, "followed as root, the link serves the reference:\n" + explain(open_run)
+    sandboxed = run_exercise(KIT, grading, "01", impl, student_user="auto", only=only)
+    assert sandboxed.score == 0, "in the sandbox the link leads to a file the uid cannot read:\n" + explain(sandboxed)
+    assert 'Could not import module "app"' in sandboxed.tests[0].message, explain(sandboxed)
+
+
+# --- the defences, one by one ------------------------------------------------------------------------
+
+
+FLOOD = "import sys\nfor stream in (sys.stdout, sys.stderr):\n    stream.write(('x' * 1023 + '\\n') * 40 * 1024)\nprint('last words')\n"
+
+
+def test_a_flood_of_output_is_cut_to_a_head_and_a_tail_and_the_program_goes_on(tmp_path):
+    child = Child("flood", python_argv("-c", FLOOD), tmp_path, {"PATH": "/usr/bin:/bin"}, log_dir=tmp_path)
+    child.process.wait(60)
+    child.stop()
+    log = child.log()
+    assert child.process.returncode == 0, f"every write should succeed; the program {child.describe_exit()}"
+    assert child.log_path.stat().st_size < procs.OUTPUT_HEAD + procs.OUTPUT_TAIL + 4096, "the log file is capped"
+    assert "MiB of output dropped here" in log and log.rstrip().endswith("last words"), log[-300:]
+    assert 75 < child.output.dropped / procs.MiB < 80, f"80 MiB were printed, {child.output.dropped} bytes dropped"
+
+
+def test_a_program_that_floods_then_dies_is_reported_with_the_cut_and_its_last_words(tmp_path):
+    child = Child("flood", python_argv("-c", FLOOD + "raise SystemExit(3)\n"), tmp_path, {"PATH": "/usr/bin:/bin"},
+                  log_dir=tmp_path)
+    child.process.wait(60)
+    child.output.close(5)
+    message = str(ChildFailed(child, "it stopped"))
+    assert "MiB of output was dropped" in message and "last words" in message, message[-500:]
+    assert len(message) < 5000, "the report of a flood stays short enough to read"
+
+
+def test_a_port_answered_by_another_program_is_not_taken_for_the_api(tmp_path):
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    port = squatter.getsockname()[1]
+    child = Child("sleeper", python_argv("-c", "import time; time.sleep(30)"), tmp_path, {"PATH": "/usr/bin:/bin"},
+                  log_dir=tmp_path)
+    try:
+        with pytest.raises(PortTaken):
+            wait_for_port(child, port, timeout=5)
+    finally:
+        squatter.close()
+        child.stop(grace=1)
+
+
+def test_the_api_really_listening_on_its_port_is_recognised(tmp_path):
+    server = "import socket, time\ns = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(1); time.sleep(30)"
+    port = procs.free_port()
+    child = Child("listener", python_argv("-c", server.format(port=port)), tmp_path, {"PATH": "/usr/bin:/bin"},
+                  log_dir=tmp_path)
+    try:
+        wait_for_port(child, port, timeout=20)
+        assert procs.listens_on(child, port)
+    finally:
+        child.stop(grace=1)
+
+
+@pytest.fixture(scope="module")
+def box():
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox needs root")
+    started = sandbox.activate("auto", KIT)
+    yield started
+    started.close()
+
+
+def _run_as(box: sandbox.Sandbox, folder: Path, code: str, name: str = "probe", log_dir: Path | None = None) -> Child:
+    return Child(name, python_argv("-c", code), folder, {"PATH": "/usr/bin:/bin", "HOME": str(folder)},
+                 user=box.user, log_dir=log_dir or folder.parent)
+
+
+def test_the_sandbox_uid_has_no_account_and_cannot_open_any_kit_secret(box, tmp_path):
+    assert box.claimed and sandbox._account_exists(box.uid) is False
+    secrets = [KIT / name for name in sandbox.SECRETS]
+    assert sandbox.readable_by(box.uid, box.gid, secrets) == []
+    assert sandbox.readable_by(box.uid, box.gid, [Path(box.python)]) == [Path(box.python)], "the runtime is readable"
+    workspace = box.workspace(KIT / "starter" / "01")
+    probe = ("import os, ticketrail.shop, fastapi, uvicorn\n"
+             f"print('uid', os.getuid())\nopen({str(KIT / 'reference' / '01' / 'app.py')!r})\n")
+    child = _run_as(box, workspace, probe, log_dir=tmp_path)
+    child.process.wait(60)
+    child.stop()
+    assert f"uid {box.uid}" in child.log() and "PermissionError" in child.log(), child.log()
+    box.discard(workspace)
+
+
+def test_the_workspace_is_a_private_copy_whose_links_stay_links(box, tmp_path):
+    source = tmp_path / "01"
+    source.mkdir()
+    (source / "app.py").write_text("print('hello')\n")
+    os.symlink(KIT / "reference" / "01" / "app.py", source / "worker.py")
+    workspace = box.workspace(source)
+    try:
+        assert (workspace / "app.py").stat().st_uid == box.uid and (workspace / "app.py").read_text() == "print('hello')\n"
+        assert (workspace / "worker.py").is_symlink(), "a link is copied as a link, never as the file it points to"
+        assert oct(workspace.parent.stat().st_mode & 0o777) == "0o711", "others cannot list the workspaces"
+    finally:
+        box.discard(workspace)
+    assert not workspace.exists()
+
+
+def test_reaping_ends_a_process_that_left_its_group_and_removes_its_temporary_files(box, tmp_path):
+    workspace = box.workspace(KIT / "starter" / "01")
+    escape = ("import os, time\nif os.fork() == 0:\n    os.setsid()\n"
+              "    open(f'/tmp/ticketrail-reap-probe-{os.getpid()}', 'w').write('x')\n    time.sleep(300)\n")
+    child = _run_as(box, workspace, escape, log_dir=tmp_path)
+    child.process.wait(30)
+    child.stop()
+    deadline = time.monotonic() + 10
+    while not sandbox.processes_of(box.uid, include_zombies=False) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    escaped = sandbox.processes_of(box.uid, include_zombies=False)
+    assert escaped, "the probe's daemon should have survived the stop of its group"
+    swept = box.reap()
+    box.discard(workspace)
+    assert swept.processes >= 1 and not sandbox.processes_of(box.uid), swept
+    assert not list(Path("/tmp").glob("ticketrail-reap-probe-*")), "the files it left in /tmp are gone"
+
+
+def test_the_watchdog_stops_a_fork_bomb_once_it_hits_the_process_limit(box, tmp_path):
+    attack = corpus.load(["fork_bomb"])[0]
+    workspace = box.workspace(attack.folder / "01")
+    heard: list[str] = []
+    stopped = threading.Event()
+    box.on_stop.append(lambda why: (heard.append(why), stopped.set()))
+    started = time.monotonic()
+    child = Child("bomb", python_argv("app.py"), workspace, {"PATH": "/usr/bin:/bin"}, user=box.user,
+                  log_dir=tmp_path)
+    try:
+        assert stopped.wait(30), f"the watchdog did not stop the bomb within 30 s; it printed:\n{child.log_tail()}"
+        seconds = time.monotonic() - started
+        child.process.wait(10)
+        child.output.close(5)
+    finally:
+        box.on_stop.clear()
+        child.stop(grace=1)
+        box.reap()
+        box.discard(workspace)
+    assert "Resource temporarily unavailable" in child.log(), "the bomb really hit RLIMIT_NPROC:\n" + child.log_tail()
+    assert ("a fork bomb?" in heard[0] or "a CPU bomb?" in heard[0]) and seconds < 15, (heard, seconds)
+    assert child.describe_exit() == "killed by SIGKILL"
+
+
+def test_an_allocation_past_the_memory_limit_fails_with_memory_error(box, tmp_path):
+    child = _run_as(box, tmp_path, "bytearray(3 * 1024 ** 3)", log_dir=tmp_path)
+    child.process.wait(30)
+    child.stop()
+    assert "MemoryError" in child.log(), child.log()
+
+
+def test_a_file_stops_at_the_file_size_limit_with_an_error_not_a_crash(box, tmp_path):
+    os.chown(tmp_path, *box.user)
+    code = ("import errno\ntry:\n    open('big', 'wb').write(b'0' * (64 * 1024 * 1024))\n"
+            "except OSError as error:\n    print('refused', errno.errorcode[error.errno])\n")
+    child = _run_as(box, tmp_path, code, log_dir=tmp_path.parent)
+    child.process.wait(30)
+    child.stop()
+    assert "refused EFBIG" in child.log() and child.process.returncode == 0, child.log()
+    assert (tmp_path / "big").stat().st_size == procs.STUDENT_LIMITS.file_bytes
+
+
+# --- ticketrail validate: its verdicts, on made-up results ------------------------------------------
+
+
+def _solution(name: str, failed: set[str], checks_failed: set[str] = frozenset(), known_wrong: bool = True):
+    from ticketrail.commands.validate import Solution
+    from ticketrail.grading.runner import ExerciseResult, TestResult
+
+    spec = config.load(KIT / "grading.yml").exercise("01")
+    tests = [TestResult(test, "failed" if test in failed else "passed", 0.0, 1.0, "visible") for test in spec.tests]
+    checks = {check: "failed" if check in checks_failed else "passed" for check in ("check_a", "check_b")}
+    return Solution(name, Path("."), known_wrong, ExerciseResult("01", "", "graded", tests), checks)
+
+
+def test_validate_names_the_grader_test_no_known_wrong_solution_fails():
+    from ticketrail.commands.validate import uncaught
+
+    spec = config.load(KIT / "grading.yml").exercise("01")
+    first, *others = list(spec.tests)
+    wrong = [_solution("misses_the_first", set(others))]
+    assert uncaught(spec, wrong) == [first]
+
+
+def test_validate_flags_a_self_check_that_fails_a_solution_every_grader_passes():
+    from ticketrail.commands.validate import self_check_cover
+
+    spec = config.load(KIT / "grading.yml").exercise("01")
+    latency = "test_confirm_answers_within_the_latency_budget"
+    solutions = [_solution("reference", set(), known_wrong=False),
+                 _solution("slow", {latency}, {"check_a"}),
+                 _solution("strict", set(), {"check_b"})]
+    cover = {name: (failing, covering) for name, failing, covering in self_check_cover(spec, solutions)}
+    assert cover["check_a"] == (["slow"], [latency]), "check_a's failures are all the latency grader's too"
+    assert cover["check_b"] == (["strict"], []), "check_b fails a solution no grader fails: stricter"

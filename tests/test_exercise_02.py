@@ -1,0 +1,75 @@
+"""Exercise 02's graders are right: full marks for the reference, the bug caught in each wrong one."""
+
+import pytest
+
+from helpers import WRONG, explain, failed_tests
+
+BACKENDS = ["server", "embedded"]
+LATENCY = "test_confirm_answers_within_the_latency_budget_with_no_worker_running"
+SHAPE = "test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email"
+MAKE_JOB = "test_make_job_stamps_the_job_with_the_current_utc_time"
+NO_WORKER = "test_no_email_is_sent_until_a_worker_runs"
+FIFO = "test_one_worker_processes_jobs_first_in_first_out"
+THREE_WORKERS = "test_three_workers_send_every_email_exactly_once_and_share_the_work"
+IMPORTS = "test_the_api_and_the_worker_do_not_import_each_other"
+MALFORMED = "test_a_malformed_job_does_not_stop_the_worker"
+SIGTERM = "test_sigterm_lets_a_worker_finish_the_job_in_hand_and_nothing_is_lost"
+IDLE = "test_an_idle_worker_keeps_waiting_and_stops_soon_after_sigterm"
+UNKNOWN = "test_an_unknown_order_gets_404_and_nothing_is_queued"
+
+
+@pytest.mark.parametrize("redis", BACKENDS)
+def test_the_reference_earns_full_marks(grade, redis):
+    result = grade("02", "reference", redis)
+    assert result.score == result.max_score, explain(result)
+
+
+def test_the_starter_earns_less_and_says_which_task_is_not_done(grade):
+    result = grade("02", "starter")
+    assert result.score < result.max_score, explain(result)
+    make_job = next(t for t in result.tests if t.name == MAKE_JOB)
+    assert make_job.outcome == "failed" and "Task 1 is not done yet" in make_job.message, explain(result)
+    still_in_the_api = next(t for t in result.tests if t.name == NO_WORKER)
+    assert still_in_the_api.outcome == "failed" and "email_job_id" in still_in_the_api.message, explain(result)
+
+
+# Each known-wrong solution, and the graders meant to catch it.
+CAUGHT_BY = {
+    "email_sent_in_the_request": {LATENCY},
+    "job_without_args": {SHAPE},
+    "created_at_copied_from_lecture": {MAKE_JOB, SHAPE},
+    "create_task_in_api": {NO_WORKER},
+    "worker_pops_newest_first": {FIFO},
+    "lrange_then_del": {THREE_WORKERS},
+    "takes_the_whole_rail": {THREE_WORKERS},
+    "api_imports_worker": {IMPORTS},
+    "dies_on_bad_json": {MALFORMED},
+    "dies_mid_job_on_sigterm": {SIGTERM},
+    "crashes_when_idle": {IDLE},
+    "sigterm_flag_never_wakes": {IDLE},
+    "queues_unknown_order": {UNKNOWN},
+}
+
+
+@pytest.mark.parametrize("wrong", CAUGHT_BY)
+def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong):
+    caught_by = CAUGHT_BY[wrong]
+    result = grade("02", WRONG / "02" / wrong, only=caught_by)
+    assert caught_by <= failed_tests(result), explain(result)
+    # Caught by the check itself, not by a crash of the harness around it.
+    assert all(t.outcome == "failed" for t in result.tests if t.name in caught_by), explain(result)
+
+
+@pytest.mark.parametrize("wrong, grader, words", [
+    ("lrange_then_del", THREE_WORKERS, ["more than once", "BRPOP", "§3.5"]),
+    ("takes_the_whole_rail", THREE_WORKERS, ["only 1 process", "one job at a time"]),
+    ("dies_mid_job_on_sigterm", SIGTERM, ["SIGTERM", "in the middle of the job", "§3.5"]),
+    ("crashes_when_idle", IDLE, ["empty rail", "socket_timeout", "timeout=1"]),
+    ("sigterm_flag_never_wakes", IDLE, ["still running", "stop flag"]),
+    ("create_task_in_api", NO_WORKER, ["no worker running", "worker.py"]),
+])
+def test_the_failure_message_names_the_mistake(grade, wrong, grader, words):
+    result = grade("02", WRONG / "02" / wrong, only=CAUGHT_BY[wrong])
+    test = next(t for t in result.tests if t.name == grader)
+    for word in words:
+        assert word in test.message, test.message

@@ -1,0 +1,64 @@
+"""Exercise 03's graders are right: full marks for the reference, the bug caught in each wrong one."""
+
+import pytest
+
+from helpers import WRONG, explain, failed_tests
+
+BACKENDS = ["server", "embedded"]
+PENDING = "test_a_new_job_is_pending_while_no_worker_runs_and_succeeds_once_one_does"
+STARTED = "test_the_status_is_started_while_the_email_is_being_sent_then_success_with_a_result"
+FAILURE = "test_a_failing_email_ends_in_failure_with_the_error_and_the_worker_lives_on"
+FORWARD = "test_stage_timestamps_are_in_order_and_no_status_goes_backwards_with_several_workers"
+UNKNOWN = "test_an_unknown_job_id_is_404_not_pending"
+LATENCY = "test_the_status_endpoint_answers_within_the_latency_budget"
+FROZEN = "test_the_job_creation_time_is_the_current_utc_time_under_frozen_time"
+
+
+@pytest.mark.parametrize("redis", BACKENDS)
+def test_the_reference_earns_full_marks(grade, redis):
+    result = grade("03", "reference", redis)
+    assert result.score == result.max_score, explain(result)
+
+
+def test_the_starter_earns_less_and_says_which_task_is_not_done(grade):
+    result = grade("03", "starter")
+    assert result.score < result.max_score, explain(result)
+    unknown = next(t for t in result.tests if t.name == UNKNOWN)
+    assert unknown.outcome == "failed" and "Task 2 is not done yet" in unknown.message, explain(result)
+    pending = next(t for t in result.tests if t.name == PENDING)
+    assert pending.outcome == "failed" and "no hash" in pending.message, explain(result)
+
+
+# Each known-wrong solution, and the graders meant to catch it.
+CAUGHT_BY = {
+    "api_runs_the_job_itself": {PENDING},
+    "jumps_pending_to_success": {STARTED, FORWARD},
+    "failure_kills_worker": {FAILURE},
+    "pending_written_after_push": {FORWARD},
+    "unknown_id_pending": {UNKNOWN},
+    "status_waits_for_the_job": {LATENCY},
+    "created_at_naive": {FROZEN},
+}
+
+
+@pytest.mark.parametrize("wrong", CAUGHT_BY)
+def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong):
+    caught_by = CAUGHT_BY[wrong]
+    result = grade("03", WRONG / "03" / wrong, only=caught_by)
+    assert caught_by <= failed_tests(result), explain(result)
+    # Caught by the check itself, not by a crash of the harness around it.
+    assert all(t.outcome == "failed" for t in result.tests if t.name in caught_by), explain(result)
+
+
+@pytest.mark.parametrize("wrong, grader, words", [
+    ("jumps_pending_to_success", STARTED, ["'PENDING', not 'STARTED'", "§3.4"]),
+    ("failure_kills_worker", FAILURE, ["died", "FAILURE"]),
+    ("pending_written_after_push", FORWARD, ["PENDING", "before", "§3.4"]),
+    ("unknown_id_pending", UNKNOWN, ["404", "PENDING"]),
+    ("status_waits_for_the_job", LATENCY, ["median", "never wait"]),
+])
+def test_the_failure_message_names_the_mistake(grade, wrong, grader, words):
+    result = grade("03", WRONG / "03" / wrong, only=CAUGHT_BY[wrong])
+    test = next(t for t in result.tests if t.name == grader)
+    for word in words:
+        assert word in test.message, test.message

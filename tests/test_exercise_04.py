@@ -1,0 +1,110 @@
+"""Exercise 04's graders are right: full marks for the reference, the bug caught in each wrong one.
+
+A known-wrong solution in tests/wrong/04/<name>/ holds only the file it gets wrong (worker.py);
+the rest comes from reference/04, as grading takes a student's files over the kit's copy.
+"""
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import KIT, WRONG, explain, failed_tests
+from ticketrail.redisd import start_redis
+
+BACKENDS = ["server", "embedded"]
+
+RETRIED_WITH_GROWING_GAPS = "test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds"
+DEAD_AFTER_MAX_ATTEMPTS = "test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts"
+POISON = "test_a_poison_message_goes_to_the_dead_letters_and_does_not_block_the_queue"
+KILLED_MID_EMAIL = "test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_and_sent_once"
+LIVE_LONG_JOB = "test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker"
+FROZEN_WORKER = "test_a_frozen_worker_loses_its_job_to_another_and_its_late_failure_changes_nothing"
+IDLE = "test_an_idle_worker_waits_on_redis_without_spinning"
+SCHEDULE = "test_the_backoff_schedule_doubles_from_the_base_delay"
+IDEMPOTENCY_KEY = "test_every_email_call_carries_the_job_id_as_its_idempotency_key"
+FIRST_ATTEMPT = "test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt"
+
+
+@pytest.fixture(scope="module")
+def wrong_solution(tmp_path_factory):
+    """The reference with a known-wrong solution's files laid over it."""
+
+    def assemble(name: str) -> Path:
+        folder = tmp_path_factory.mktemp(f"04-{name}")
+        for source in (KIT / "reference" / "04", WRONG / "04" / name):
+            for file in source.glob("*.py"):
+                shutil.copy(file, folder / file.name)
+        return folder
+
+    return assemble
+
+
+def test_a_worker_killed_while_waiting_on_the_embedded_redis_takes_no_job_after_the_flush():
+    """fakeredis serves a dead client's BRPOPLPUSH until it times out; the flush between tests must end it."""
+    handle = start_redis("embedded")
+    try:
+        with handle.client() as r:
+            ghost = None
+            for _ in range(5):  # until the kill lands while the command waits: the fault must really happen
+                waiter = subprocess.Popen(
+                    [sys.executable, "-c", f"import redis; r = redis.Redis.from_url({handle.url!r}); r.ping(); "
+                                           "print('ready', flush=True); r.brpoplpush('q', 'p', timeout=60)"],
+                    stdout=subprocess.PIPE, text=True)
+                assert waiter.stdout.readline().strip() == "ready"
+                time.sleep(0.2)  # let the BRPOPLPUSH reach the server
+                waiter.kill()
+                waiter.wait()
+                deadline = time.monotonic() + 1.0
+                while time.monotonic() < deadline and len(r.client_list()) > 1:
+                    time.sleep(0.05)
+                ghost = len(r.client_list()) > 1  # still served: the dead client's wait goes on
+                if ghost:
+                    break
+            assert ghost, "the killed client's BRPOPLPUSH was never left waiting: the check proved nothing"
+            handle.flush()
+            r.lpush("q", "the next test's first job")
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                assert r.lrange("q", 0, -1) == ["the next test's first job"], (
+                    f"after the flush a dead client's BRPOPLPUSH still took the job: p holds {r.lrange('p', 0, -1)}"
+                )
+                time.sleep(0.05)
+    finally:
+        handle.stop()
+
+
+@pytest.mark.parametrize("redis", BACKENDS)
+def test_the_reference_earns_full_marks(grade, redis):
+    result = grade("04", "reference", redis)
+    assert result.score == result.max_score, explain(result)
+
+
+def test_the_starter_earns_less_and_is_told_which_task_is_not_done(grade):
+    result = grade("04", "starter", only={FIRST_ATTEMPT, IDEMPOTENCY_KEY, SCHEDULE})
+    assert failed_tests(result) == {IDEMPOTENCY_KEY, SCHEDULE}, explain(result)
+    schedule = next(t for t in result.tests if t.name == SCHEDULE)
+    assert "Task 1 is not done yet" in schedule.message, schedule.message
+
+
+# Each wrong solution, the graders aimed at it, and words its failure must say (so it is caught for its bug).
+@pytest.mark.parametrize("wrong, caught_by, words", [
+    ("retry_at_once", {RETRIED_WITH_GROWING_GAPS}, "Retrying at once"),
+    ("retry_forever", {DEAD_AFTER_MAX_ATTEMPTS}, "retries forever"),
+    ("plain_brpop", {KILLED_MID_EMAIL}, "plain BRPOP"),
+    ("heartbeat_between_jobs", {LIVE_LONG_JOB}, "took a live worker's job"),
+    ("no_idempotency_key", {IDEMPOTENCY_KEY, KILLED_MID_EMAIL}, "idempotency"),
+    ("busy_idle_loop", {IDLE}, "An idle cook waits by the rail"),
+    ("stale_ack", {FROZEN_WORKER}, "lost its lease"),
+    ("linear_backoff", {SCHEDULE}, "RETRY_BASE_DELAY × 2^(attempts − 1)"),
+    ("poison_dropped", {POISON}, "should end on jobs:email:dead"),
+])
+def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong_solution, wrong, caught_by, words):
+    result = grade("04", wrong_solution(wrong), only=caught_by)
+    assert caught_by <= failed_tests(result), explain(result)
+    for test in result.tests:
+        if test.name in caught_by:
+            assert words in test.message, f"{test.name} failed for another reason:\n{test.message[:1500]}"
