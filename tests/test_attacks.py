@@ -338,9 +338,11 @@ def test_validate_flags_a_self_check_that_fails_a_solution_every_grader_passes()
 
     spec = config.load(KIT / "grading.yml").exercise("01")
     latency = "test_confirm_answers_within_the_latency_budget"
+    exactly_once = "test_every_side_effect_happens_exactly_once_soon_after"
     solutions = [_solution("reference", set(), known_wrong=False),
                  _solution("slow", {latency}, {"check_a"}),
+                 _solution("twice", {exactly_once}, {"check_a"}),
                  _solution("strict", set(), {"check_b"})]
-    cover = {name: (failing, covering) for name, failing, covering in self_check_cover(spec, solutions)}
-    assert cover["check_a"] == (["slow"], [latency]), "check_a's failures are all the latency grader's too"
-    assert cover["check_b"] == (["strict"], []), "check_b fails a solution no grader fails: stricter"
+    cover = {name: rest for name, *rest in self_check_cover(spec, solutions)}
+    assert cover["check_a"] == [["slow", "twice"], [], []], "two graders catch what check_a fails: not stricter"
+    assert cover["check_b"] == [["strict"], [], ["strict"]], "check_b fails a solution every grader passes: stricter"

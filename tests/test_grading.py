@@ -158,7 +158,9 @@ def test_the_class_is_graded_and_every_export_is_written(kit, klass, tmp_path, c
     assert code == 0, stderr
     assert {s: r["01"] for s, r in grades(out).items()} == {"alice": "4", "bob": "2", "carol": "3"}
     assert sorted(p.name for p in (out / "results").iterdir()) == ["alice.json", "bob.json", "carol.json"]
-    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["alice.md", "bob.md", "carol.md"]
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == [
+        f"{student}.{kind}" for student in ("alice", "bob", "carol") for kind in ("html", "md")
+    ]
     with open(out / "tests.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 9 and {r["student"] for r in rows} == {"alice", "bob", "carol"}
@@ -216,6 +218,9 @@ def test_feedback_shows_visible_tests_in_full_and_hidden_ones_by_name_and_outcom
     carol = (out / "feedback" / "carol.md").read_text()
     assert "| failed | The shop has its name *(hidden)* | 0 / 1 |" in carol
     assert "SECRET-HIDDEN-DETAIL" not in carol and "Pizza Rail" not in carol
+    carol_html = (out / "feedback" / "carol.html").read_text()
+    assert "The shop has its name" in carol_html
+    assert "SECRET-HIDDEN-DETAIL" not in carol_html and "Pizza Rail" not in carol_html
 
 
 def test_the_wide_csv_quotes_names_with_commas_and_quotes(kit, tmp_path, capsys):

@@ -317,7 +317,8 @@ class _Report:
         if report.failed and entry["outcome"] == "passed":
             entry["outcome"] = "failed" if report.when == "call" else "error"
             crash = getattr(report.longrepr, "reprcrash", None)
-            entry["message"] = _as_handed_in(report, crash.message if crash is not None else str(report.longrepr)[-2000:])
+            message = crash.message if crash is not None else str(report.longrepr)[-2000:]
+            entry["message"] = _as_handed_in(report, message)
             entry["details"] = _as_handed_in(report, report.longreprtext)[-8000:]
         elif report.skipped and report.when in ("setup", "call"):
             entry["outcome"] = "skipped"

@@ -6,10 +6,12 @@ For each exercise (all of them, or those named with --exercise):
 2. the starter earns less;
 3. every grader test fails on at least one known-wrong solution (tests/wrong/NN/*): the matrix of grader
    tests by known-wrong solutions is printed, and a test that none of them fails is named;
-4. no visible self-check is stricter than the hidden graders. Checkable meaning: over every solution the kit
-   knows (the reference, the starter, each known-wrong one), each self-check's failures are covered by one
-   grader: whenever the self-check fails a solution, that grader fails it too. A self-check that fails the
-   reference, or a solution that grader passes, would send a student after a bug the graders do not mark.
+4. no visible self-check is stricter than the hidden graders. Checkable meaning, over every solution the kit
+   knows (the reference, the starter, each known-wrong one): a self-check fails a solution only if the
+   graders take points from it too. So the reference passes every self-check, and no solution a self-check
+   rejects earns full marks: a student is never sent after a bug the graders do not mark. Beside each
+   self-check the grader that fails everything it fails is named (its hidden sibling); when no single
+   grader does, the grader that catches each solution instead.
 
 Every run is a grading run as `ticketrail grade` makes it (its own pytest, the sandbox when root), several
 at a time (--jobs). A known-wrong solution holding only some student files is laid over the reference.
@@ -157,14 +159,19 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
 
     # 4. no self-check stricter than the graders
     report.say("")
-    for name, failing, covering in self_check_cover(spec, solutions):
-        if not failing:
+    by_name = {s.name: s for s in solutions}
+    for name, failing, covering, unmarked in self_check_cover(spec, solutions):
+        if unmarked:
+            report.problem(f"self-check {name} is stricter than the graders: it fails {', '.join(unmarked)}, "
+                           "which every grader passes")
+        elif not failing:
             report.say(f"  self-check {name}: passes every known solution")
         elif covering:
             report.say(f"  self-check {name}: fails {', '.join(failing)}; so does {covering[0]}")
         else:
-            report.problem(f"self-check {name} is stricter than every grader: it fails {', '.join(failing)}, "
-                           "and no grader fails all of those")
+            caught = "; ".join(f"{w} by {next(t for t in spec.tests if by_name[w].fails(t))}" for w in failing)
+            report.say(f"  self-check {name}: fails {', '.join(failing)}; no one grader fails them all, "
+                       f"each is caught: {caught}")
     if not any(s.checks for s in solutions):
         report.problem(f"exercises/{eid} ran no self-check")
     return report
@@ -176,13 +183,15 @@ def uncaught(spec: grading_config.ExerciseSpec, wrong: list[Solution]) -> list[s
 
 
 def self_check_cover(spec: grading_config.ExerciseSpec,
-                     solutions: list[Solution]) -> list[tuple[str, list[str], list[str]]]:
-    """Per self-check: the solutions it fails, and the grader tests that fail every one of them."""
+                     solutions: list[Solution]) -> list[tuple[str, list[str], list[str], list[str]]]:
+    """Per self-check: the solutions it fails, the grader tests that fail every one of them, and the
+    solutions it fails that every grader passes (then the self-check is stricter than the graders)."""
     found = []
     for name in sorted({check for s in solutions for check in s.checks}):
         failing = [s for s in solutions if s.checks.get(name, "not_run") != "passed"]
         covering = [test for test in spec.tests if all(s.fails(test) for s in failing)] if failing else []
-        found.append((name, sorted(s.name for s in failing), covering))
+        unmarked = [s.name for s in failing if not any(s.fails(test) for test in spec.tests)]
+        found.append((name, sorted(s.name for s in failing), covering, sorted(unmarked)))
     return found
 
 

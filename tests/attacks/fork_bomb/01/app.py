@@ -1,5 +1,5 @@
 # attack: a fork bomb at import: every process forks forever, each in a session of its own (no process group to stop), deaf to SIGTERM
-# honest: 0 the program never serves a request; the harness stops every process of its uid when they reach the process limit
+# honest: 0 the program never serves a request; the watchdog stops every process of its uid once they reach the process limit (or keep every core busy)
 # proof: Resource temporarily unavailable | All of them were stopped
 import ctypes
 import os
