@@ -122,8 +122,7 @@ def test_the_conftest_and_sitecustomize_attacks_do_pass_a_failing_test_under_a_n
         "the attack's sitecustomize.py, on the grader's path, should turn the failure into a pass")
 
 
-@as_root
-def test_forging_the_report_takes_full_marks_without_the_sandbox_only(tmp_path):
+def test_a_report_forged_without_the_sandbox_makes_the_run_ungradable_instead_of_full_marks(tmp_path):
     attack = corpus.load(["forge_results_file"])[0]
     impl = tmp_path / "01"
     shutil.copytree(attack.folder / "01", impl)
@@ -132,11 +131,10 @@ def test_forging_the_report_takes_full_marks_without_the_sandbox_only(tmp_path):
     finally:
         for forged in Path("/tmp").glob("ticketrail-attack-forged-*"):
             forged.unlink()
-    took_it = result.score == result.max_score > attack.honest
-    caught_tampering = result.status == "ungradable" and "two lines for one test" in result.note
-    assert took_it or caught_tampering, (
-        "Run as the grader's own user, the forger should have reached its report and taken every point "
-        "(so the sandbox is what stops it):\n" + explain(result))
+    assert result.status == "ungradable" and "two lines for one test" in result.note, (
+        "Run as the grader's own user, the forger reaches its report and appends a 'passed' line for every test; "
+        "the runner should see two lines for one test and refuse to score the run:\n" + explain(result))
+    assert result.score == 0, explain(result)
 
 
 @as_root

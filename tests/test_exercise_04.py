@@ -1,6 +1,6 @@
 """Exercise 04's graders are right: full marks for the reference, the bug caught in each wrong one.
 
-A known-wrong solution in tests/wrong/04/<name>/ holds only the file it gets wrong (worker.py);
+A known-wrong solution in tests/wrong/04/<name>/ holds only the file it gets wrong (worker.py or app.py);
 the rest comes from reference/04, as grading takes a student's files over the kit's copy.
 """
 
@@ -101,6 +101,7 @@ def test_the_starter_earns_less_and_is_told_which_task_is_not_done(grade):
     ("stale_ack", {FROZEN_WORKER}, "lost its lease"),
     ("linear_backoff", {SCHEDULE}, "RETRY_BASE_DELAY × 2^(attempts − 1)"),
     ("poison_dropped", {POISON}, "should end on jobs:email:dead"),
+    ("unknown_job_pending", {FIRST_ATTEMPT}, "an unknown job is 404"),
 ])
 def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong_solution, wrong, caught_by, words):
     result = grade("04", wrong_solution(wrong), only=caught_by)

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import zipfile
@@ -21,6 +22,7 @@ import pytest
 
 from ticketrail import cli
 from ticketrail import config as grading_config
+from ticketrail import sandbox
 from ticketrail.grading import batch as batch_module
 from ticketrail.grading.progress import Progress
 from ticketrail.grading.versions import graders_version
@@ -246,6 +248,31 @@ def test_a_missing_file_scores_0_with_a_clear_message_and_no_grading_run(kit, tm
     feedback = (out / "feedback" / "dana.md").read_text()
     assert "app.py is missing" in feedback and "App.py" in feedback
     assert "0 to grade" in stderr and "1 settled" in stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root grades with the sandbox, and only root can seal")
+def test_grading_as_root_closes_the_class_work_and_the_results_to_the_sandbox_user(kit, capsys):
+    # Under /tmp, not tmp_path: pytest's own folders are closed to others already, and would hide a missing seal.
+    open_place = Path(tempfile.mkdtemp(prefix="ticketrail-open-class-"))
+    try:
+        os.chmod(open_place, 0o755)
+        folder, out = open_place / "class", open_place / "out"
+        work = add_student(folder, "dana", layout="01/App.py")
+        out.mkdir()
+        for path in (folder, out, *folder.rglob("*")):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        nobody = 65534
+        assert sandbox.readable_by(nobody, nobody, [work]) == [work], "the class must start open, or this proves nothing"
+        code, _, stderr = grade(folder, out, "-e", "01", capsys=capsys)
+        assert code == 0, stderr
+        record = out / "records" / "dana.json"
+        assert record.exists(), stderr
+        assert sandbox.readable_by(nobody, nobody, [work, record, out / "grades.csv"]) == [], (
+            "After `ticketrail grade` as root, another user (as a student's programs are) should not be able to read "
+            f"a classmate's work or the results; stat modes: {oct(folder.stat().st_mode)} {oct(out.stat().st_mode)}")
+        assert f"sealed {folder}" in stderr and f"sealed {out}" in stderr, stderr
+    finally:
+        shutil.rmtree(open_place)
 
 
 def test_the_default_exercises_are_the_ones_the_class_worked_on(kit, klass, tmp_path, capsys):

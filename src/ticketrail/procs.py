@@ -179,6 +179,7 @@ class Child:
         finally:
             os.close(self.output.write_fd)  # the child holds the only writing end now: its exit is our EOF
         self.started_at = time.monotonic()
+        self._terminated = False
 
     @property
     def pid(self) -> int:
@@ -198,10 +199,16 @@ class Child:
         self.signal(signal.SIGKILL)
         self.process.wait()
 
+    def terminate(self) -> None:
+        """SIGTERM, once: a second one makes some servers (uvicorn) skip their graceful shutdown."""
+        if self.alive() and not self._terminated:
+            self._terminated = True
+            self.signal(signal.SIGTERM)
+
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
         if self.alive():
-            self.signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.process.wait(grace)
             except subprocess.TimeoutExpired:
@@ -229,6 +236,15 @@ class Child:
         if code < 0:
             return f"killed by {signal.Signals(-code).name}"
         return f"exited with code {code}"
+
+
+def stop_all(children: Sequence[Child], grace: float) -> None:
+    """Stop programs together: workers finishing a blocking read each take up to a second, in parallel."""
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + grace
+    for child in children:
+        child.stop(grace=max(0.0, deadline - time.monotonic()))
 
 
 def python_argv(*args: str) -> list[str]:

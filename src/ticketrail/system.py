@@ -128,8 +128,7 @@ class System:
     def stop(self) -> None:
         for client in self._clients:
             client.close()
-        for child in self.children:
-            child.stop(grace=3)
+        procs.stop_all(self.children, grace=3)
         if self.sandbox is not None:
             self.sandbox.on_stop.remove(self._heard_watchdog)
             self.swept = self.sandbox.reap(spare={child.pid for child in self.children})

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ticketrail import config as grading_config
+from ticketrail import sandbox
 from ticketrail.grading.batch import Batch, BatchError, Options, default_jobs
 from ticketrail.grading.exports import ClassView, summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
@@ -85,6 +86,13 @@ def _grade(options: argparse.Namespace) -> int:
     if not submissions:
         print(f"{options.submissions} holds no submissions (a folder or zip per student).", file=sys.stderr)
         return 2
+    if os.geteuid() == 0 and options.student_user != "none":
+        # The sandbox keeps each student's programs from reading the kit; these two hold the rest of the class.
+        out.mkdir(parents=True, exist_ok=True)
+        for folder in (options.submissions, out):
+            if sandbox.seal(folder):
+                print(f"note: sealed {folder} (no access for other users): a student's programs run as "
+                      "another user and must not read the class's work or results", file=sys.stderr)
     batch_options = Options(
         exercises=_split(options.exercise), students=_split(options.student), jobs=options.jobs,
         force=options.force, only_failed=options.only_failed, redis=options.redis,

@@ -161,7 +161,7 @@ def _status_words(result: ExerciseResult) -> str:
     return {
         "missing": "files missing",
         "timeout": "stopped at the time limit; the checks that finished kept their points",
-        "ungradable": "the grading itself failed, not your code",
+        "ungradable": "the grading run could not reach a verdict",
         "rejected": "the submission could not be opened safely",
     }.get(result.status, result.status)
 
