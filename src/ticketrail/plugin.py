@@ -21,6 +21,7 @@ pytest.register_assert_rewrite("ticketrail.checks")
 from ticketrail import config as grading_config  # noqa: E402
 from ticketrail import notdone  # noqa: E402
 from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
+from ticketrail.procs import STUDENT_TZ  # noqa: E402
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
 from ticketrail.redisd import RedisHandle, choose_backend, start_redis  # noqa: E402
 from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network  # noqa: E402
@@ -187,7 +188,8 @@ def call_student_function(request: pytest.FixtureRequest, impl_dir: Path, exerci
 
     def call(module: str, function: str, args: list | None = None, kwargs: dict | None = None,
              freeze: str | None = None, env: dict[str, str] | None = None) -> CallResult:
-        base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **exercise.env, **(env or {})}
+        base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TZ": STUDENT_TZ,
+                **exercise.env, **(env or {})}
         result = call_in_child(folder, module, function, args, kwargs, freeze, base,
                                user=sandbox.user if sandbox is not None else None)
         request.node._ticketrail_calls = [*getattr(request.node, "_ticketrail_calls", []), (module, function, result)]

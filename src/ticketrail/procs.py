@@ -38,6 +38,10 @@ STUDENT_LIMITS = Limits()
 OUTPUT_HEAD = 2 * MiB
 OUTPUT_TAIL = 256 * KiB
 
+# Student programs run in a zone that is neither UTC nor a whole hour from it (UTC-03:30, -02:30 in summer):
+# a time stamped in local time where the contract says UTC is then caught, wherever the grader runs.
+STUDENT_TZ = "America/St_Johns"
+
 # The interpreter for student programs; the sandbox points it at one the unprivileged user can run.
 STUDENT_PYTHON = sys.executable
 

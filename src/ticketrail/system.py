@@ -74,6 +74,7 @@ class System:
             "PATH": f"{Path(procs.STUDENT_PYTHON).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
+            "TZ": procs.STUDENT_TZ,
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             "MALLOC_ARENA_MAX": "2",
