@@ -28,13 +28,14 @@ ATTACKS = corpus.load()
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (and so the attack corpus) needs root")
 
 
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory):
+@pytest.fixture(scope="module", params=["server", "embedded"])
+def batch(request, tmp_path_factory):
+    """The whole corpus in one `ticketrail grade` batch, once on each Redis backend."""
     if os.geteuid() != 0:
         pytest.skip("the sandbox (and so the attack corpus) needs root")
-    work = tmp_path_factory.mktemp("attacks")
-    attacks, outcomes, seconds, printed = corpus.run(work, jobs=2)
-    print(corpus.table(attacks, outcomes)[0], f"\n{seconds:.0f} s")
+    work = tmp_path_factory.mktemp(f"attacks-{request.param}")
+    attacks, outcomes, seconds, printed = corpus.run(work, jobs=2, redis=request.param)
+    print(corpus.table(attacks, outcomes)[0], f"\n{seconds:.0f} s on {request.param}")
     return work, outcomes, printed
 
 
@@ -82,11 +83,52 @@ def test_nothing_an_attack_started_or_planted_outlives_the_batch(batch):
     work, _, _ = batch
     daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "attack-daemon"]
     assert not daemons, f"Attack processes still running after the batch: {daemons}"
-    leftovers = [str(path) for folder in (Path("/tmp"), Path("/dev/shm"))
-                 for path in folder.glob("ticketrail-attack-*")]
+    pool = [f"{pid} (uid {uid}): {_cmdline(pid)}" for pid in os.listdir("/proc") if pid.isdigit()
+            and (uid := _uid(pid)) is not None and any(start <= uid < start + sandbox.POOL_SIZE
+                                                       for start in sandbox.POOL_STARTS)]
+    assert not pool, f"Processes of the sandbox's uids (students', brokers', worlds') outlived the batch: {pool}"
+    leftovers = [str(path) for folder in corpus.SHARED_FOLDERS for path in folder.glob("ticketrail-attack-*")]
     assert not leftovers, f"Files the attacks wrote outside their folders are still there: {leftovers}"
     escaped = [str(path) for path in work.rglob("ticketrail-attack-zip-escaped.py")]
     assert not escaped, f"A zip entry was written outside its submission: {escaped}"
+
+
+def _uid(pid: str) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/status").read_text().split("\nUid:")[1].split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:160]
+    except OSError:
+        return ""
+
+
+def test_a_jailed_program_sees_only_the_runtime_its_copy_its_private_folders_and_the_worlds_socket(batch):
+    """The jail_probe attack lists what it can see from inside; each list is what the jail allows."""
+    _, outcomes, _ = batch
+    seen = corpus.probe_report(outcomes["jail_probe"])
+    assert seen is not None, f"the probe reported nothing:\n{outcomes['jail_probe'].text[-2000:]}"
+    assert len(seen["processes"]) <= 3 and all("pytest" not in cmd and "redis" not in cmd and "world" not in cmd
+                                                for cmd in seen["processes"]), (
+        f"a jailed program should see only its own processes (its pid namespace), but saw: {seen['processes']}")
+    allowed_top = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "run", "sbin", "tmp", "usr", "var"}
+    assert set(seen["top"]) <= allowed_top, f"paths outside the runtime and its copy: {set(seen['top']) - allowed_top}"
+    assert seen["sockets"] == ["/run/ticketrail/world.sock"], (
+        f"the only socket a jailed program may see is the world's, but it found: {seen['sockets']}")
+    assert seen["foreign"] == [], f"files of other uids (other runs, the host's users): {seen['foreign']}"
+    assert not [path for path in seen["writable"] if not path.startswith("/var/cache/ticketrail/work/")], (
+        f"a jailed program may write only its own copy and private folders; it can write: {seen['writable']}")
+
+
+def test_a_correct_submission_graded_in_a_new_batch_after_the_attacks_earns_full_marks(batch, tmp_path):
+    attacks, outcomes, _, printed = corpus.run(tmp_path, ["control_correct"], jobs=1)
+    assert outcomes["control_correct"].score == attacks[0].honest, (
+        f"after the attack batch, a correct submission graded alone got {outcomes['control_correct'].score}:\n"
+        f"{outcomes['control_correct'].text[-2000:]}\n{printed[-2000:]}")
 
 
 def _comm(pid: str) -> str:
@@ -131,9 +173,9 @@ def test_a_report_forged_without_the_sandbox_makes_the_run_ungradable_instead_of
     finally:
         for forged in Path("/tmp").glob("ticketrail-attack-forged-*"):
             forged.unlink()
-    assert result.status == "ungradable" and "two lines for one test" in result.note, (
+    assert result.status == "ungradable" and "something other than the graders wrote to it" in result.note, (
         "Run as the grader's own user, the forger reaches its report and appends a 'passed' line for every test; "
-        "the runner should see two lines for one test and refuse to score the run:\n" + explain(result))
+        "the lines it adds carry no seal, so the runner should refuse to score the run:\n" + explain(result))
     assert result.score == 0, explain(result)
 
 
@@ -205,24 +247,29 @@ def test_the_api_really_listening_on_its_port_is_recognised(tmp_path):
         child.stop(grace=1)
 
 
-@pytest.fixture(scope="module")
-def box():
+@pytest.fixture(scope="module", params=["jail", "uid"])
+def box(request):
+    """The sandbox, once with the jail and once with the uid alone (as where namespaces are refused)."""
     if os.geteuid() != 0:
         pytest.skip("the sandbox needs root")
-    started = sandbox.activate("auto", KIT)
+    started = sandbox.activate("auto", KIT, isolation="auto" if request.param == "jail" else "uid")
+    if started.isolation != request.param:
+        started.close()
+        pytest.skip(f"this machine gives the {started.isolation} isolation only: {started.notes[0]}")
     yield started
     started.close()
 
 
 def _run_as(box: sandbox.Sandbox, folder: Path, code: str, name: str = "probe", log_dir: Path | None = None) -> Child:
     return Child(name, python_argv("-c", code), folder, {"PATH": "/usr/bin:/bin", "HOME": str(folder)},
-                 user=box.user, log_dir=log_dir or folder.parent)
+                 user=box.user, log_dir=log_dir or folder.parent, jail=box.jail(folder))
 
 
 def test_the_sandbox_uid_has_no_account_and_cannot_open_any_kit_secret(box, tmp_path):
     assert box.claimed and sandbox._account_exists(box.uid) is False
-    secrets = [KIT / name for name in sandbox.SECRETS]
-    assert sandbox.readable_by(box.uid, box.gid, secrets) == []
+    if box.isolation == "uid":
+        secrets = [KIT / name for name in sandbox.SECRETS]
+        assert sandbox.readable_by(box.uid, box.gid, secrets) == []
     assert sandbox.readable_by(box.uid, box.gid, [Path(box.python)]) == [Path(box.python)], "the runtime is readable"
     workspace = box.workspace(KIT / "starter" / "01")
     probe = ("import os, ticketrail.shop, fastapi, uvicorn\n"
@@ -230,7 +277,8 @@ def test_the_sandbox_uid_has_no_account_and_cannot_open_any_kit_secret(box, tmp_
     child = _run_as(box, workspace, probe, log_dir=tmp_path)
     child.process.wait(60)
     child.stop()
-    assert f"uid {box.uid}" in child.log() and "PermissionError" in child.log(), child.log()
+    refused = "FileNotFoundError" if box.isolation == "jail" else "PermissionError"  # the jail holds no kit at all
+    assert f"uid {box.uid}" in child.log() and refused in child.log(), child.log()
     box.discard(workspace)
 
 
@@ -256,6 +304,12 @@ def test_reaping_ends_a_process_that_left_its_group_and_removes_its_temporary_fi
     child = _run_as(box, workspace, escape, log_dir=tmp_path)
     child.process.wait(30)
     child.stop()
+    if box.isolation == "jail":
+        # Its pid namespace ended with the program: the daemon went with it, and its /tmp was the jail's own.
+        assert not sandbox.processes_of(box.uid, include_zombies=False), "a daemon outlived its jail"
+        box.discard(workspace)
+        assert not list(Path("/tmp").glob("ticketrail-reap-probe-*")), "the jail's /tmp is not the host's"
+        return
     deadline = time.monotonic() + 10
     while not sandbox.processes_of(box.uid, include_zombies=False) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -275,7 +329,7 @@ def test_the_watchdog_stops_a_fork_bomb_once_it_hits_the_process_limit(box, tmp_
     box.on_stop.append(lambda why: (heard.append(why), stopped.set()))
     started = time.monotonic()
     child = Child("bomb", python_argv("app.py"), workspace, {"PATH": "/usr/bin:/bin"}, user=box.user,
-                  log_dir=tmp_path)
+                  log_dir=tmp_path, jail=box.jail(workspace))
     try:
         assert stopped.wait(30), f"the watchdog did not stop the bomb within 30 s; it printed:\n{child.log_tail()}"
         seconds = time.monotonic() - started
@@ -292,21 +346,26 @@ def test_the_watchdog_stops_a_fork_bomb_once_it_hits_the_process_limit(box, tmp_
 
 
 def test_an_allocation_past_the_memory_limit_fails_with_memory_error(box, tmp_path):
-    child = _run_as(box, tmp_path, "bytearray(3 * 1024 ** 3)", log_dir=tmp_path)
+    workspace = box.workspace(tmp_path)
+    child = _run_as(box, workspace, "bytearray(3 * 1024 ** 3)", log_dir=tmp_path)
     child.process.wait(30)
     child.stop()
+    box.discard(workspace)
     assert "MemoryError" in child.log(), child.log()
 
 
 def test_a_file_stops_at_the_file_size_limit_with_an_error_not_a_crash(box, tmp_path):
-    os.chown(tmp_path, *box.user)
+    workspace = box.workspace(tmp_path)
     code = ("import errno\ntry:\n    open('big', 'wb').write(b'0' * (64 * 1024 * 1024))\n"
             "except OSError as error:\n    print('refused', errno.errorcode[error.errno])\n")
-    child = _run_as(box, tmp_path, code, log_dir=tmp_path.parent)
+    child = _run_as(box, workspace, code, log_dir=tmp_path)
     child.process.wait(30)
     child.stop()
-    assert "refused EFBIG" in child.log() and child.process.returncode == 0, child.log()
-    assert (tmp_path / "big").stat().st_size == procs.STUDENT_LIMITS.file_bytes
+    try:
+        assert "refused EFBIG" in child.log() and child.process.returncode == 0, child.log()
+        assert (workspace / "big").stat().st_size == procs.STUDENT_LIMITS.file_bytes
+    finally:
+        box.discard(workspace)
 
 
 # --- ticketrail validate: its verdicts, on made-up results ------------------------------------------

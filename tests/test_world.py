@@ -1,5 +1,8 @@
 """The world: durations, the ledger, faults, idempotency, the clock, and the guarded control endpoints."""
 
+import os
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,3 +91,38 @@ def test_control_endpoints_refuse_a_caller_without_the_token(world, path):
 @pytest.mark.parametrize("path", ["/_reset", "/_faults", "/_clock", "/_release"])
 def test_a_student_cannot_reset_forge_or_fault_the_world(world, path):
     assert httpx.post(f"{world.url}{path}", json={}).status_code == 403
+
+
+def test_the_caller_is_the_process_the_kernel_names_on_the_socket_whatever_header_it_sends(world, tmp_path):
+    """Evidence of who called comes from the kernel (SO_PEERCRED), never from what the caller says."""
+    program = tmp_path / "caller.py"
+    program.write_text(
+        "import httpx, os, sys\n"
+        "transport = httpx.HTTPTransport(uds=sys.argv[1])\n"
+        "with httpx.Client(transport=transport) as client:\n"
+        "    client.post('http://world/call/update_analytics', json={'args': {'order': {'id': 7}}},\n"
+        "                headers={'X-Caller-Pid': '1', 'X-Caller': 'someone else'})\n"
+        "print(os.getpid())\n"
+    )
+    done = subprocess.run([sys.executable, str(program), str(world.socket)], capture_output=True, text=True, timeout=60)
+    [entry] = world.ledger("update_analytics")
+    assert entry.caller_chain and entry.caller_chain[0] == int(done.stdout), (entry, done.stdout, done.stderr)
+    assert os.getpid() in entry.caller_chain, "the chain runs up through the caller's ancestors"
+    world.programs = lambda: {os.getpid(): "the kit's test"}
+    try:
+        [entry] = world.ledger("update_analytics")
+        assert (entry.caller_pid, entry.caller) == (str(os.getpid()), "the kit's test"), entry
+    finally:
+        world.programs = dict
+
+
+def test_a_call_over_tcp_has_no_caller(world):
+    call(world, "update_analytics", {"order": {"id": 8}})
+    [entry] = world.ledger("update_analytics")
+    assert entry.caller_chain == [] and entry.caller_pid is None, entry
+
+
+def test_a_body_past_the_cap_is_refused_and_not_recorded(world):
+    response = call(world, "update_analytics", {"order": {"id": 9}, "padding": "x" * (128 * 1024)})
+    assert response.status_code == 413, response.text
+    assert world.ledger("update_analytics") == []

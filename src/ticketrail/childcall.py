@@ -10,16 +10,21 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ticketrail.procs import STUDENT_LIMITS, _limit_child, python_argv
+from ticketrail.jail import Jail
+from ticketrail.procs import Child, python_argv
 
 MARK = "@@ticketrail-result@@"
+REQUEST_VARIABLE = "TICKETRAIL_CALL"
 
 
 def _encode(value: Any) -> Any:
@@ -39,7 +44,7 @@ def _decode(obj: dict) -> Any:
 
 
 def _child_main() -> None:
-    request = json.loads(sys.stdin.read())
+    request = json.loads(os.environ.pop(REQUEST_VARIABLE))
     sys.path.insert(0, ".")
     outcome: dict[str, Any]
     try:
@@ -91,31 +96,34 @@ def call_in_child(
     env: dict[str, str] | None = None,
     timeout: float = 30.0,
     user: tuple[int, int] | None = None,
+    jail: Jail | None = None,
 ) -> CallResult:
-    """Run `module.function(*args, **kwargs)` in `impl_dir`, under frozen time if `freeze` is given."""
+    """Run `module.function(*args, **kwargs)` in `impl_dir`, under frozen time if `freeze` is given.
+
+    The child is a student program like any other: limits, its uid and jail, and its output capped."""
     request = json.dumps({"module": module, "function": function, "args": args or [],
                           "kwargs": kwargs or {}, "freeze": freeze}, default=_encode)
+    log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-call-"))
     try:
-        done = subprocess.run(
-            python_argv("-m", "ticketrail.childcall"),
-            cwd=Path(impl_dir),
-            input=request,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            start_new_session=True,
-            preexec_fn=_limit_child(STUDENT_LIMITS, user),
-        )
-    except subprocess.TimeoutExpired:
-        return CallResult(False, error="Timeout", message=f"{module}.{function} did not return within {timeout:.0f} s")
-    output = done.stdout + done.stderr
-    if MARK not in done.stdout:
-        return CallResult(False, error="Crashed", message=f"the child exited with code {done.returncode} before answering",
+        child = Child(f"{module}.{function}", python_argv("-m", "ticketrail.childcall"), Path(impl_dir),
+                      {**(env or {}), REQUEST_VARIABLE: request}, user=user, log_dir=log_dir, jail=jail)
+        try:
+            child.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.stop(grace=0)
+            return CallResult(False, error="Timeout", message=f"{module}.{function} did not return within {timeout:.0f} s")
+        child.stop(grace=0)  # whatever it left running in its group goes too
+        output = child.log()
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+    if MARK not in output:
+        return CallResult(False, error="Crashed",
+                          message=f"the child exited with code {child.process.returncode} before answering",
                           output=output[-2000:])
-    payload = json.loads(done.stdout.rsplit(MARK, 1)[1].strip(), object_hook=_decode)
+    printed, _, line = output.rpartition(MARK)
+    payload = json.loads(line.strip().splitlines()[0], object_hook=_decode)
     return CallResult(payload["ok"], payload.get("value"), payload.get("error"), payload.get("message", ""),
-                      payload.get("traceback", ""), output[-2000:])
+                      payload.get("traceback", ""), printed[-2000:])
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from ticketrail import config as grading_config  # noqa: E402
 from ticketrail import notdone  # noqa: E402
 from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
 from ticketrail.procs import STUDENT_TZ  # noqa: E402
+from ticketrail.report_seal import KEY_VARIABLE, ReportSeal  # noqa: E402
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
 from ticketrail.redisd import RedisHandle, choose_backend, start_redis  # noqa: E402
 from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network  # noqa: E402
@@ -41,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run student programs as this uid:gid; `auto`: as a uid of their own when root (the "
                          "sandbox, the default when grading as root); `none`: as yourself")
     group.addoption("--ticketrail-only", default=None, help="run only these grader tests (comma-separated names)")
+    group.addoption("--isolation", default="auto", choices=("auto", "uid"),
+                    help="with the sandbox: auto (a bubblewrap jail where this machine builds one) or uid (the uid "
+                         "alone, as where namespaces are refused)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,7 +78,7 @@ def _start_sandbox(config: pytest.Config) -> Sandbox | None:
     try:
         kit = find_kit_root(Path(str(config.rootpath)), Path.cwd())
         also = [Path(config.getoption("--grading-yml")).resolve()] if config.getoption("--grading-yml") else []
-        sandbox = activate(spec, kit, also)
+        sandbox = activate(spec, kit, also, isolation=config.getoption("--isolation"))
     except (SandboxError, FileNotFoundError) as error:
         raise pytest.UsageError(f"the sandbox for student programs: {error}") from None
     if sandbox is None:
@@ -91,6 +95,9 @@ def _start_sandbox(config: pytest.Config) -> Sandbox | None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     sandbox = config.stash.get(_SANDBOX, None)
     if sandbox is None:
+        if os.geteuid() == 0 and config.getoption("--student-user") == "none":
+            return ["WARNING: ticketrail runs student programs as root (--student-user none): they can do anything "
+                    "root can on this machine"]
         return []
     return [f"ticketrail sandbox: student programs run as uid {sandbox.uid}", *sandbox.notes]
 
@@ -132,7 +139,7 @@ def budget(exercise: grading_config.ExerciseSpec):
 
 @pytest.fixture(scope="session")
 def redis_server(request: pytest.FixtureRequest) -> Iterator[RedisHandle]:
-    handle = start_redis(request.config.getoption("--redis"))
+    handle = start_redis(request.config.getoption("--redis"), sandbox=request.config.stash.get(_SANDBOX, None))
     yield handle
     handle.stop()
 
@@ -152,8 +159,13 @@ def redis_client(redis_url: str, redis_server: RedisHandle):
 
 
 @pytest.fixture(scope="session")
-def world_process() -> Iterator[WorldProcess]:
-    process = WorldProcess()
+def world_process(request: pytest.FixtureRequest) -> Iterator[WorldProcess]:
+    sandbox = request.config.stash.get(_SANDBOX, None)
+    if sandbox is None:
+        process = WorldProcess()
+    else:
+        process = WorldProcess(python=sandbox.python, user=sandbox.services["world"].user,
+                               folder=sandbox.service_folder("world"))
     yield process
     process.stop()
 
@@ -172,10 +184,13 @@ def world(world_process: WorldProcess, exercise: grading_config.ExerciseSpec) ->
 def system(request: pytest.FixtureRequest, impl_dir: Path, redis_url: str, world: WorldControl,
            exercise: grading_config.ExerciseSpec) -> Iterator[System]:
     """Start the implementation's API and programs; all are stopped when the test ends."""
-    started = System(impl_dir, redis_url, world.url, exercise.env, sandbox=request.config.stash.get(_SANDBOX, None))
+    started = System(impl_dir, redis_url, world.url, exercise.env, sandbox=request.config.stash.get(_SANDBOX, None),
+                     world_socket=world.socket)
     request.node._ticketrail_system = started
     _name_copy(request.node, started.impl_dir, started.source_dir)
+    world.programs = started.programs
     yield started
+    world.programs = dict
     started.stop()
 
 
@@ -191,7 +206,8 @@ def call_student_function(request: pytest.FixtureRequest, impl_dir: Path, exerci
         base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TZ": STUDENT_TZ,
                 **exercise.env, **(env or {})}
         result = call_in_child(folder, module, function, args, kwargs, freeze, base,
-                               user=sandbox.user if sandbox is not None else None)
+                               user=sandbox.user if sandbox is not None else None,
+                               jail=sandbox.jail(folder) if sandbox is not None else None)
         request.node._ticketrail_calls = [*getattr(request.node, "_ticketrail_calls", []), (module, function, result)]
         return result
 
@@ -291,23 +307,35 @@ def _as_handed_in(report: pytest.TestReport, text: str) -> str:
 
 
 class _Report:
-    """One JSON line per test, written and flushed as the test ends, for the grading runner."""
+    """One JSON line per test, written and flushed as the test ends, for the grading runner.
+
+    With a key from the runner (`report_seal.KEY_VARIABLE`), every line is sealed: a MAC over the line and the seal
+    before it, and a last line counts them. A line changed, added, dropped or reordered breaks the chain."""
 
     def __init__(self) -> None:
         self.file = None
         self.pending: dict[str, dict] = {}
+        self.seal: ReportSeal | None = None
+        self.lines = 0
 
     def open(self, path: str | None) -> None:
         self.file = open(path, "a", encoding="utf-8") if path else None
+        key = os.environ.pop(KEY_VARIABLE, "")
+        self.seal = ReportSeal(key) if key else None
 
     def close(self) -> None:
         if self.file is not None:
+            if self.seal is not None:
+                self.write({"end": True, "lines": self.lines})
             self.file.close()
             self.file = None
 
     def write(self, entry: dict) -> None:
+        if self.seal is not None:
+            entry = self.seal.sign(entry)
         self.file.write(json.dumps(entry) + "\n")
         self.file.flush()
+        self.lines += 1
 
     def add(self, report: pytest.TestReport) -> None:
         entry = self.pending.setdefault(report.nodeid, {

@@ -13,7 +13,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from ticketrail.jail import Jail
 
 MiB = 1024 * 1024
 KiB = 1024
@@ -52,8 +55,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _limit_child(limits: Limits, user: tuple[int, int] | None) -> Callable[[], None]:
+def limits_preexec(limits: Limits | None, user: tuple[int, int] | None) -> Callable[[], None]:
+    """What a child runs before exec: the limits, then the drop to `user` (limits need root to raise)."""
+
     def apply() -> None:
+        if limits is None:
+            if user is not None:
+                os.setgid(user[1])
+                os.setgroups([])
+                os.setuid(user[0])
+            return
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
@@ -67,6 +78,9 @@ def _limit_child(limits: Limits, user: tuple[int, int] | None) -> Callable[[], N
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
 
     return apply
+
+
+_limit_child = limits_preexec
 
 
 class Output:
@@ -161,9 +175,11 @@ class Child:
         limits: Limits | None = STUDENT_LIMITS,
         user: tuple[int, int] | None = None,
         log_dir: Path | None = None,
+        jail: "Jail | None" = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.jail = jail
         self.cwd = Path(cwd)
         self.user = user
         log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ticketrail-log-"))
@@ -171,14 +187,14 @@ class Child:
         self.output = Output(self.log_path)
         try:
             self.process = subprocess.Popen(
-                self.argv,
+                jail.wrap(self.argv, self.cwd) if jail is not None else self.argv,
                 cwd=self.cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=self.output.write_fd,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_limit_child(limits, user) if limits else None,
+                preexec_fn=limits_preexec(limits, user) if limits or user else None,
             )
         finally:
             os.close(self.output.write_fd)  # the child holds the only writing end now: its exit is our EOF
@@ -239,6 +255,8 @@ class Child:
             return "still running"
         if code < 0:
             return f"killed by {signal.Signals(-code).name}"
+        if self.jail is not None and code > 128 and code - 128 in signal.valid_signals():
+            return f"killed by {signal.Signals(code - 128).name}"  # bubblewrap passes a signal on as 128 + its number
         return f"exited with code {code}"
 
 

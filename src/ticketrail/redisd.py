@@ -9,12 +9,20 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import redis
 
-from ticketrail.procs import Child, free_port
+from ticketrail.procs import Child, Limits, MiB, free_port
+
+if TYPE_CHECKING:
+    from ticketrail.sandbox import Sandbox
 
 BACKENDS = ("server", "embedded")
+# A broker a student feeds commands to is capped like a student program: CONFIG SET appendonly (or a script) must
+# not fill the disk or the memory. redis-server also refuses to hold more than MAXMEMORY of data.
+BROKER_LIMITS = Limits(memory_bytes=2048 * MiB, file_bytes=64 * MiB, processes=256)
+MAXMEMORY = "256mb"
 
 
 @dataclass
@@ -53,7 +61,9 @@ def choose_backend(requested: str | None) -> str:
     return "server" if shutil.which("redis-server") else "embedded"
 
 
-def start_redis(requested: str | None = None, timeout: float = 15.0) -> RedisHandle:
+def start_redis(requested: str | None = None, timeout: float = 15.0, sandbox: Sandbox | None = None) -> RedisHandle:
+    """A private Redis; with a sandbox it runs as the sandbox's broker uid, capped, in a jail when there is one,
+    its files in a folder that goes with the run."""
     backend = choose_backend(requested)
     if backend.startswith(("redis://", "rediss://", "unix://")):
         handle = RedisHandle(backend, "external")
@@ -63,16 +73,22 @@ def start_redis(requested: str | None = None, timeout: float = 15.0) -> RedisHan
         raise ValueError(f"--redis takes 'server', 'embedded' or a redis:// URL, not {backend!r}")
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-redis-"))
+    folder = sandbox.service_folder("broker") if sandbox is not None else log_dir
+    jail = sandbox.service_jail(folder) if sandbox is not None else None
     if backend == "server":
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("--redis server was asked for, but redis-server is not installed (apt-get install redis-server)")
         argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(log_dir), "--protected-mode", "no", "--loglevel", "warning"]
+                "--dir", str(folder), "--protected-mode", "no", "--loglevel", "warning",
+                "--maxmemory", MAXMEMORY, "--maxmemory-policy", "noeviction"]
     else:
-        argv = [sys.executable, "-m", "ticketrail.fakeserver", "--port", str(port)]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(log_dir)}
-    child = Child(f"redis-{backend}", argv, log_dir, env, limits=None, log_dir=log_dir)
+        python = sandbox.python if sandbox is not None else sys.executable
+        argv = [python, "-E", "-s", "-B", "-m", "ticketrail.fakeserver", "--port", str(port)]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder), "LANG": "C.UTF-8"}
+    user = sandbox.services["broker"].user if sandbox is not None else None
+    child = Child(f"redis-{backend}", argv, folder, env, limits=BROKER_LIMITS if user else None, user=user,
+                  log_dir=log_dir, jail=jail)
     handle = RedisHandle(f"redis://127.0.0.1:{port}/0", backend, child)
     _wait_for_ping(handle, child, timeout)
     return handle

@@ -1,19 +1,21 @@
-"""The sandbox: when the grader runs as root, student programs run as a uid of their own.
+"""The sandbox: when the grader runs as root, student programs run unprivileged, in a jail, as a uid of their own.
 
 `activate("auto", kit_root)`, once per grading process:
 
-- claims a uid from a pool (no account, no process, a lock file held while the run lives), so that two runs
-  never share one: a program can signal, trace or read only what its own run started and wrote;
+- claims a uid from a pool for the student's programs, and one each for the broker (Redis) and the world, the
+  programs a student can talk to (no account, no process, a lock file held while the run lives), so that two runs
+  never share one and every process a run started can be found and ended by its uid;
 - builds the *runtime*: the interpreter, its standard library, the kit's dependencies and the `ticketrail`
   package, hard-linked under a root-owned 0755 folder (a venv's interpreter often lives under /root, 0700,
   which the uid could not even execute); the interpreter's library path is rewritten relative to itself;
-- seals the kit's secrets (graders/, reference/, tests/, .git, grading.yml: no access for other users), then
-  proves it by running the interpreter as the uid (it must start, import the harness, and fail to open
-  any of them);
+- chooses the isolation: a bubblewrap jail (`ticketrail.jail`) that shows a program only the runtime, its own
+  folder, private temporary folders and the run's loopback, in a pid namespace of its own; where namespaces are
+  refused, the uid alone, with the kit's secrets sealed (graders/, reference/, tests/, .git, grading.yml: no
+  access for other users) and proven so by a probe run as the uid;
 - makes this process the subreaper of what it starts, so that no escaped program outlives it as a zombie.
 
 Each `System` then runs the programs in a private copy of the implementation folder owned by the uid, and
-`reap()` ends every process of the uid and removes the files it left in the shared temporary folders.
+`reap()` ends every process of the uid (and, with the uid alone, removes what it left in shared folders).
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable
 
-from ticketrail import procs
+from ticketrail import jail, procs
+from ticketrail.jail import Jail
 
 ROOT = Path("/var/cache/ticketrail")
-SHARED_TEMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+# With the uid alone, the folders every user may write: what one student leaves there, the next could run.
+SHARED_TEMP = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"), Path("/run/lock"), Path("/var/lock"),
+               Path("/dev/mqueue"))
 POOL_SIZE = 1000
 POOL_STARTS = (2_000_000_000, 1_000_000, 60_000)  # the first one the uid map covers; accounts are skipped
 WORKSPACE_CAP = 64 * procs.MiB
@@ -73,6 +78,23 @@ class Sweep:
 
 
 @dataclass
+class ServiceUser:
+    """A claimed uid for one program a student can talk to: whatever reaches it runs as nobody of consequence."""
+
+    uid: int
+    lock: IO
+
+    @property
+    def user(self) -> tuple[int, int]:
+        return self.uid, self.uid
+
+    def close(self) -> None:
+        end_processes(self.uid, self.uid)
+        remove_files_of(self.uid, SHARED_TEMP)
+        self.lock.close()
+
+
+@dataclass
 class Sandbox:
     uid: int
     gid: int
@@ -84,6 +106,30 @@ class Sandbox:
     on_stop: list[Callable[[str], None]] = field(default_factory=list)  # hears why the watchdog stopped them
     _watchdog: subprocess.Popen | None = None
     _made: dict[Path, Path] = field(default_factory=dict)  # workspace or home → the folder holding it
+    isolation: str = "uid"  # "jail" (bubblewrap) or "uid" (the uid alone, secrets sealed)
+    etc: Path | None = None
+    services: dict[str, "ServiceUser"] = field(default_factory=dict)  # "broker", "world" → its own uid
+
+    def jail(self, *writable: Path, sockets: tuple[tuple[Path, str], ...] = ()) -> Jail | None:
+        """The jail for a student program that may write `writable` (its private copy); None with the uid alone."""
+        if self.isolation != "jail":
+            return None
+        return Jail(self.etc, readable=(Path(self.python).parent.parent,), writable=writable, sockets=sockets)
+
+    def service_jail(self, *writable: Path, share_pids: bool = False) -> Jail | None:
+        """The jail for a program a student talks to (a broker, the world)."""
+        if self.isolation != "jail":
+            return None
+        return Jail(self.etc, readable=(Path(self.python).parent.parent,), writable=writable, share_pids=share_pids)
+
+    def service_folder(self, name: str) -> Path:
+        """A folder the service's uid owns, for its files and sockets; removed when the sandbox closes."""
+        user = self.services[name]
+        holder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root / "work"))
+        os.chmod(holder, 0o755)
+        os.chown(holder, user.uid, user.uid)
+        self._made[holder] = holder
+        return holder
 
     @property
     def user(self) -> tuple[int, int]:
@@ -142,6 +188,8 @@ class Sandbox:
             self._watchdog.kill()
             self._watchdog.wait()
         self.reap()
+        for service in self.services.values():
+            service.close()
         for path in list(self._made):
             self.discard(path)
         if self._lock is not None:
@@ -152,43 +200,65 @@ class Sandbox:
         _libc.prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
-def activate(spec: str, kit_root: Path, also_secret: Iterable[Path] = ()) -> Sandbox | None:
+def activate(spec: str, kit_root: Path, also_secret: Iterable[Path] = (), isolation: str = "auto") -> Sandbox | None:
     """`auto` (a uid from the pool when root; nothing otherwise) or `uid:gid` (a uid of your choice).
 
-    `also_secret`: further paths to seal, such as a grading.yml outside the kit."""
+    `isolation`: `auto` (the jail where this machine builds one, else the uid alone) or `uid` (the uid alone).
+    `also_secret`: further paths to seal when the uid alone isolates, such as a grading.yml outside the kit."""
     if os.geteuid() != 0:
         if spec == "auto":
             return None
         raise SandboxError(f"--student-user {spec} needs root: only root can run programs as another user")
+    if isolation not in ("auto", "uid"):
+        raise SandboxError(f"the isolation is auto or uid, not {isolation!r}")
     root = _own_folder(ROOT, 0o755)
     _own_folder(root / "work", 0o711)
-    if spec == "auto":
-        uid, lock = claim_user(root)
-        gid, claimed = uid, True
-    else:
-        uid_text, _, gid_text = spec.partition(":")
-        try:
-            uid, gid = int(uid_text), int(gid_text or uid_text)
-        except ValueError:
-            raise SandboxError(f"--student-user takes auto or uid:gid, not {spec!r}") from None
-        if uid == 0 or gid == 0:
-            raise SandboxError("--student-user 0 would run student programs as root")
-        lock, claimed = None, False
-    also_secret = list(also_secret)
-    notes = [f"sealed {path} (no access for other users)" for path in seal_kit(kit_root, also_secret)]
+    held: list[IO] = []
     try:
+        if spec == "auto":
+            uid, lock = claim_user(root)
+            held.append(lock)
+            gid, claimed = uid, True
+        else:
+            uid_text, _, gid_text = spec.partition(":")
+            try:
+                uid, gid = int(uid_text), int(gid_text or uid_text)
+            except ValueError:
+                raise SandboxError(f"--student-user takes auto or uid:gid, not {spec!r}") from None
+            if uid == 0 or gid == 0:
+                raise SandboxError("--student-user 0 would run student programs as root")
+            lock, claimed = None, False
+        services = {}
+        for name in ("broker", "world"):
+            service_uid, service_lock = claim_user(root)
+            held.append(service_lock)
+            services[name] = ServiceUser(service_uid, service_lock)
         python = runtime_python(root, (uid, gid))
-        readable = readable_by(uid, gid, [*(kit_root / name for name in SECRETS), *also_secret])
-        if readable:
-            raise SandboxError(f"uid {uid} can still read {', '.join(map(str, readable))}: remove other users' "
-                               "access (and any ACL granting it)")
-    except SandboxError:
-        if lock is not None:
+        etc = jail.write_etc(Path(tempfile.mkdtemp(prefix="etc-", dir=root / "work")))
+        refused = "asked for the uid alone" if isolation == "uid" else jail.probe(
+            etc, python, procs.limits_preexec(None, (uid, gid)))
+        notes: list[str] = []
+        if refused is None:
+            notes.append("isolation: a bubblewrap jail (user, pid, mount and IPC namespaces): student programs see "
+                         "the runtime, their own copy, private /tmp, /var/tmp, /dev/shm and /run, and the run's "
+                         "loopback")
+        else:
+            notes.append(f"isolation: the uid alone ({refused}); the kit's secrets are sealed from other users")
+            also_secret = list(also_secret)
+            notes += [f"sealed {path} (no access for other users)" for path in seal_kit(kit_root, also_secret)]
+            readable = readable_by(uid, gid, [*(kit_root / name for name in SECRETS), *also_secret])
+            if readable:
+                raise SandboxError(f"uid {uid} can still read {', '.join(map(str, readable))}: remove other users' "
+                                   "access (and any ACL granting it)")
+    except BaseException:
+        for lock in held:
             lock.close()
         raise
     _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     procs.STUDENT_PYTHON = python
-    sandbox = Sandbox(uid, gid, python, root, claimed, notes, lock)
+    sandbox = Sandbox(uid, gid, python, root, claimed, notes, lock, isolation="jail" if refused is None else "uid",
+                      etc=etc, services=services)
+    sandbox._made[etc] = etc
     sandbox.watch()
     return sandbox
 

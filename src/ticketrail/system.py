@@ -15,6 +15,8 @@ from ticketrail.procs import Child, ChildFailed, PortTaken, free_port, python_ar
 from ticketrail.sandbox import Sandbox, Sweep
 
 PORT_ATTEMPTS = 3
+# Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
+JAILED_WORLD_SOCKET = "/run/ticketrail/world.sock"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class System:
         env: dict[str, str] | None = None,
         user: tuple[int, int] | None = None,
         sandbox: Sandbox | None = None,
+        world_socket: Path | None = None,
     ) -> None:
         self.source_dir = Path(impl_dir)
         self.sandbox = sandbox
@@ -48,12 +51,17 @@ class System:
         self.redis_url = redis_url
         self.world_url = world_url
         self.extra_env = dict(env or {})
+        self.world_socket = world_socket
+        sockets = ((world_socket, JAILED_WORLD_SOCKET),) if world_socket is not None else ()
+        self.jail = sandbox.jail(self.impl_dir, sockets=sockets) if sandbox is not None else None
         self.children: list[Child] = []
         self._clients: list[httpx.Client] = []
         # The logs are the harness's: in a folder the programs cannot reach, so that what a report quotes
         # is what they printed, never a file they swapped in. HOME is theirs.
         self.log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-logs-"))
-        if sandbox is not None:
+        if self.jail is not None:
+            self.home = Path("/tmp")  # the jail's own, private to each program
+        elif sandbox is not None:
             self.home = sandbox.home()
         else:
             self.home = Path(tempfile.mkdtemp(prefix="ticketrail-home-"))
@@ -81,6 +89,8 @@ class System:
             "REDIS_URL": self.redis_url,
             "TICKETRAIL_WORLD_URL": self.world_url,
         }
+        if self.world_socket is not None:
+            env["TICKETRAIL_WORLD_SOCKET"] = JAILED_WORLD_SOCKET if self.jail is not None else str(self.world_socket)
         env.update(self.extra_env)
         env.update(overrides)
         return env
@@ -92,7 +102,8 @@ class System:
             )
 
     def start(self, name: str, argv: list[str], **env: str) -> Child:
-        child = Child(name, argv, self.impl_dir, self.environment(**env), user=self.user, log_dir=self.log_dir)
+        child = Child(name, argv, self.impl_dir, self.environment(**env), user=self.user, log_dir=self.log_dir,
+                      jail=self.jail)
         self.children.append(child)
         return child
 
@@ -134,9 +145,14 @@ class System:
             self.sandbox.on_stop.remove(self._heard_watchdog)
             self.swept = self.sandbox.reap(spare={child.pid for child in self.children})
             self.sandbox.discard(self.impl_dir)
-            self.sandbox.discard(self.home)
+            if self.jail is None:
+                self.sandbox.discard(self.home)
         else:
             shutil.rmtree(self.home, ignore_errors=True)
+
+    def programs(self) -> dict[int, str]:
+        """pid → name of every program started for this test, the ended ones too."""
+        return {child.pid: child.name for child in self.children}
 
     def logs_for_report(self, lines: int = 40) -> list[tuple[str, str]]:
         return [

@@ -2,8 +2,12 @@
 
 Student code reaches it through `ticketrail.shop`; graders read its ledger and
 inject faults through the control endpoints, which want the grader's token.
-Run it with `python -m ticketrail.world --port P`, the token in TICKETRAIL_WORLD_TOKEN
+Run it with `python -m ticketrail.world --port P [--socket PATH]`, the token in TICKETRAIL_WORLD_TOKEN
 (the environment, unlike the command line, is not readable by other users).
+
+Who made a call is the kernel's word, never the caller's: on the Unix socket the world asks for the peer's
+credentials (SO_PEERCRED) and records the caller's pid with its ancestors, so that the grader can tell which of
+the student's programs made it even when that program runs in a pid namespace of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
+import json
 import os
+import socket
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,10 +27,15 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ticketrail.services import DURATIONS, order_exists, order_record
 
 TOKEN_HEADER = "X-World-Token"
+# What a caller may make the world hold: a call's body, and the whole ledger. A flood is refused, not stored.
+MAX_BODY = 64 * 1024
+MAX_CALLS = 50_000
+MAX_LEDGER_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -50,6 +62,7 @@ class World:
             fault.released.set()
         self.time_scale = time_scale
         self.ledger: list[dict[str, Any]] = []
+        self.ledger_bytes = 0
         self.faults: dict[str, Fault] = {}
         self.order_status: dict[int, list[dict[str, Any]]] = {}
         self.effects: dict[tuple[str, str], asyncio.Future] = {}
@@ -103,17 +116,22 @@ class World:
             fault.hold = False
             fault.released.set()
 
-    async def call(self, service: str, body: dict[str, Any], caller: dict[str, Any]) -> tuple[int, dict]:
+    def full(self, size: int) -> bool:
+        return len(self.ledger) >= MAX_CALLS or self.ledger_bytes + size > MAX_LEDGER_BYTES
+
+    async def call(self, service: str, body: dict[str, Any], caller: list[int], size: int = 0) -> tuple[int, dict]:
         args = body.get("args") or {}
+        if not isinstance(args, dict):
+            args = {}
         key = body.get("idempotency_key")
+        self.ledger_bytes += size
         entry = {
             "seq": len(self.ledger),
             "service": service,
             "args": args,
             "order_id": _order_id_of(args),
-            "idempotency_key": None if key is None else str(key),
-            "caller_pid": caller.get("pid"),
-            "caller": caller.get("name"),
+            "idempotency_key": None if key is None else str(key)[:200],
+            "caller_chain": caller,
             "start": time.time(),
             "end": None,
             "outcome": "running",
@@ -189,6 +207,49 @@ def _order_id_of(args: dict[str, Any]) -> int | None:
     return None
 
 
+async def _bounded_body(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _caller_chain(request: Request) -> list[int]:
+    """The calling process and its ancestors, nearest first; empty when the call did not come over the socket."""
+    client = request.scope.get("client")
+    if not client or client[0] != PEER_PID:
+        return []
+    chain, pid = [], int(client[1])
+    while pid > 1 and len(chain) < 64:
+        chain.append(pid)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                pid = int(stat.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return chain
+
+
+PEER_PID = "peer-pid"
+
+
+class PeerCredentials(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, but on a Unix socket the client is the pid the kernel gives for the peer."""
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_UNIX:
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            self.client = (PEER_PID, struct.unpack("3i", creds)[0])
+
+
 def create_app(token: str, time_scale: float = 1.0) -> Starlette:
     world = World(time_scale)
 
@@ -208,12 +269,17 @@ def create_app(token: str, time_scale: float = 1.0) -> Starlette:
         service = request.path_params["service"]
         if service not in DURATIONS:
             return JSONResponse({"error": f"unknown service {service!r}"}, status_code=404)
+        raw = await _bounded_body(request)
+        if raw is None:
+            return JSONResponse({"error": f"a call's body may hold at most {MAX_BODY} bytes"}, status_code=413)
+        if world.full(len(raw)):
+            return JSONResponse({"error": "the world's ledger is full: this run made too many calls"}, status_code=429)
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
             return JSONResponse({"error": "the body must be JSON"}, status_code=400)
-        caller = {"pid": request.headers.get("X-Caller-Pid"), "name": request.headers.get("X-Caller")}
-        status, payload = await world.call(service, body if isinstance(body, dict) else {}, caller)
+        status, payload = await world.call(service, body if isinstance(body, dict) else {}, _caller_chain(request),
+                                           len(raw))
         return JSONResponse(payload, status_code=status)
 
     async def clock(request: Request):
@@ -281,6 +347,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(prog="python -m ticketrail.world")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--socket", default=None, help="also listen on this Unix socket (callers known by pid)")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--log-level", default="warning")
     options = parser.parse_args()
@@ -288,7 +355,15 @@ def main() -> None:
     if not token:
         parser.error("TICKETRAIL_WORLD_TOKEN must hold the control token")
     app = create_app(token, options.time_scale)
-    uvicorn.run(app, host="127.0.0.1", port=options.port, log_level=options.log_level, access_log=False)
+    listeners = [socket.create_server(("127.0.0.1", options.port))]
+    if options.socket:
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind(options.socket)
+        os.chmod(options.socket, 0o666)  # any of the run's uids may call; who did is the kernel's word
+        unix.listen(256)
+        listeners.append(unix)
+    config = uvicorn.Config(app, log_level=options.log_level, access_log=False, http=PeerCredentials)
+    uvicorn.Server(config).run(sockets=listeners)
 
 
 if __name__ == "__main__":

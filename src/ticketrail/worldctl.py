@@ -10,11 +10,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import httpx
 
-from ticketrail.procs import Child, free_port, wait_for_port
+from ticketrail.procs import Child, Limits, MiB, free_port, wait_for_port
 from ticketrail.world import TOKEN_HEADER
 
 
@@ -27,13 +27,14 @@ class Call:
     args: dict
     order_id: int | None
     idempotency_key: str | None
-    caller_pid: str | None
-    caller: str | None
+    caller_chain: list[int]  # the calling process and its ancestors, as the kernel named them to the world
     start: float
     end: float | None
     outcome: str  # running, ok, failed, duplicate, not_found, cancelled
     held: bool
     error: str | None
+    caller_pid: str | None = None  # the program the harness started that made the call (its pid)
+    caller: str | None = None  # that program's name
 
     @property
     def effective(self) -> bool:
@@ -46,9 +47,24 @@ class Call:
 
 
 class WorldControl:
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, socket: Path | None = None) -> None:
         self.url = url
+        self.socket = socket  # where student programs call, so that the kernel names the caller
         self._http = httpx.Client(base_url=url, headers={TOKEN_HEADER: token}, timeout=30.0)
+        # The programs of the test under way (pid → name), to tell which of them made a call.
+        self.programs: Callable[[], dict[int, str]] = dict
+
+    def _identify(self, call: Call) -> Call:
+        programs = self.programs()
+        for pid in call.caller_chain:
+            if pid in programs:
+                call.caller_pid, call.caller = str(pid), programs[pid]
+                return call
+        if call.caller_chain:
+            call.caller_pid, call.caller = str(call.caller_chain[0]), f"process {call.caller_chain[0]}"
+        else:
+            call.caller = "a caller that did not use the shop client's socket"
+        return call
 
     def close(self) -> None:
         self._http.close()
@@ -64,7 +80,7 @@ class WorldControl:
     def ledger(self, service: str | None = None, order_id: int | None = None) -> list[Call]:
         response = self._http.get("/_ledger")
         response.raise_for_status()
-        calls = [Call(**entry) for entry in response.json()["entries"]]
+        calls = [self._identify(Call(**entry)) for entry in response.json()["entries"]]
         return [
             c for c in calls
             if (service is None or c.service == service) and (order_id is None or c.order_id == order_id)
@@ -145,24 +161,36 @@ class WorldControl:
         return "The world saw these calls:\n" + "\n".join(lines)
 
 
-class WorldProcess:
-    """The world service running in its own process, with a token only the grader holds."""
+# The world is the kit's code, but students feed it input: it runs capped, and as a uid of its own when grading.
+WORLD_LIMITS = Limits(memory_bytes=1024 * MiB, file_bytes=1 * MiB, processes=256)
 
-    def __init__(self, time_scale: float = 1.0, port: int | None = None, log_level: str = "warning") -> None:
+
+class WorldProcess:
+    """The world service running in its own process, with a token only the grader holds.
+
+    `user` and `folder`: run it as that uid, its socket in that folder (the sandbox's); else as this user,
+    in a folder of its own."""
+
+    def __init__(self, time_scale: float = 1.0, port: int | None = None, log_level: str = "warning",
+                 python: str | None = None, user: tuple[int, int] | None = None, folder: Path | None = None) -> None:
         self.token = secrets.token_urlsafe(24)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log_dir = Path(tempfile.mkdtemp(prefix="ticketrail-world-"))
+        self.folder = folder or log_dir
+        self.socket = self.folder / "world.sock"
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(log_dir),
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.folder),
+            "LANG": "C.UTF-8",
             "TICKETRAIL_WORLD_TOKEN": self.token,
         }
-        argv = [sys.executable, "-m", "ticketrail.world", "--port", str(self.port),
-                "--time-scale", str(time_scale), "--log-level", log_level]
-        self.child = Child("world", argv, log_dir, env, limits=None, log_dir=log_dir)
+        argv = [python or sys.executable, "-E", "-s", "-B", "-m", "ticketrail.world", "--port", str(self.port),
+                "--socket", str(self.socket), "--time-scale", str(time_scale), "--log-level", log_level]
+        self.child = Child("world", argv, self.folder, env, limits=WORLD_LIMITS if user else None, user=user,
+                           log_dir=log_dir)
         wait_for_port(self.child, self.port, timeout=30)
-        self.control = WorldControl(self.url, self.token)
+        self.control = WorldControl(self.url, self.token, self.socket)
 
     def stop(self) -> None:
         self.control.close()

@@ -1,11 +1,13 @@
-"""The attack corpus: submissions for exercise 01 that attack the grader, graded in one batch.
+"""The attack corpus: submissions that attack the grader, graded in one batch.
 
-Each folder here is one student: `NAME/01/app.py`, or a `NAME/build.py` that makes the submission
-(a zip, a link, a conftest.py: things that must not sit in the kit's own tree). Its first lines say
+Each folder here is one student: `NAME/NN/<files>` for exercise NN (most attack 01), or a `NAME/build.py`
+that makes the submission (a zip, a link, a conftest.py, a FIFO: things that must not sit in the kit's own
+tree; its `build` returns the path it made). Its first lines say
 
     # attack: what it tries
     # honest: the score its real behaviour earns, and why
     # proof: text the grading output must hold to show it really tried (" | " between several; "-" for none)
+    # exercise: NN (a build.py's exercise, when it is not 01)
 
 `run()` builds the corpus into a folder of submissions, grades it with `ticketrail grade` as an
 instructor would, and reads back every student's record.
@@ -27,9 +29,11 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parents[2]
 ATTACKS = Path(__file__).resolve().parent
 EXERCISE = "01"
-_HEADER = re.compile(r"^#\s*(attack|honest|proof):\s*(.*)$")
+_HEADER = re.compile(r"^#\s*(attack|honest|proof|exercise):\s*(.*)$")
 # Places a submission's files were told to go, outside its own folder: none may exist after the batch.
 PLANTED = ("/tmp/ticketrail-attack-zip-slip.py", "/tmp/ticketrail-attack-zip-absolute.py")
+# Folders every user may write: what an attack leaves there must be gone after the batch.
+SHARED_FOLDERS = tuple(Path(folder) for folder in ("/tmp", "/var/tmp", "/dev/shm", "/run", "/run/lock", "/var/lock"))
 
 
 @dataclass
@@ -40,6 +44,8 @@ class Attack:
     why: str
     proofs: list[str]
     folder: Path
+    exercise: str = EXERCISE
+    student: str = ""  # the name the grading gives the submission it builds; the attack's name by default
 
     @property
     def builder(self) -> Path | None:
@@ -66,15 +72,17 @@ def load(names: list[str] | None = None) -> list[Attack]:
     for folder in sorted(path for path in ATTACKS.iterdir() if path.is_dir() and not path.name.startswith(("_", "."))):
         if names and folder.name not in names:
             continue
-        header = folder / "build.py" if (folder / "build.py").is_file() else folder / EXERCISE / "app.py"
+        exercises = sorted(path.name for path in folder.iterdir() if path.is_dir() and re.fullmatch(r"\d\d", path.name))
+        header = folder / "build.py" if (folder / "build.py").is_file() else sorted((folder / exercises[0]).glob("*.py"))[0]
         fields: dict[str, str] = {}
-        for line in header.read_text(encoding="utf-8").splitlines()[:5]:
+        for line in header.read_text(encoding="utf-8").splitlines()[:6]:
             match = _HEADER.match(line)
             if match:
                 fields[match.group(1)] = match.group(2).strip()
         honest, _, why = fields["honest"].partition(" ")
         proofs = [proof.strip() for proof in fields["proof"].split(" | ") if proof.strip() not in ("", "-")]
-        attacks.append(Attack(folder.name, fields["attack"], float(honest), why, proofs, folder))
+        exercise = fields.get("exercise") or (exercises[0] if exercises else EXERCISE)
+        attacks.append(Attack(folder.name, fields["attack"], float(honest), why, proofs, folder, exercise, folder.name))
     return attacks
 
 
@@ -83,45 +91,61 @@ def build(attacks: list[Attack], batch: Path) -> Path:
     batch.mkdir(mode=0o700, parents=True)
     for attack in attacks:
         if attack.builder is not None:
-            runpy.run_path(str(attack.builder))["build"](batch, KIT)
+            made = Path(runpy.run_path(str(attack.builder))["build"](batch, KIT))
+            attack.student = made.stem if made.suffix == ".zip" else made.name
         else:
             shutil.copytree(attack.folder, batch / attack.name, symlinks=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
     return batch
 
 
-def grade(batch: Path, out: Path, jobs: int = 2, extra: list[str] | None = None) -> tuple[float, str]:
+def grade(batch: Path, out: Path, jobs: int = 2, extra: list[str] | None = None, exercises: list[str] = (EXERCISE,),
+          redis: str | None = None) -> tuple[float, str]:
     """`ticketrail grade` on the batch; returns its wall time and everything it printed."""
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "ticketrail.cli", "grade", str(batch), "--out", str(out), "--exercise", EXERCISE,
-            "--jobs", str(jobs), "--force", *(extra or [])]
+    argv = [sys.executable, "-m", "ticketrail.cli", "grade", str(batch), "--out", str(out), "--exercise",
+            ",".join(sorted(set(exercises))), "--jobs", str(jobs), "--force", *(extra or [])]
+    if redis:
+        argv += ["--redis", redis]
     started = time.monotonic()
     done = subprocess.run(argv, cwd=KIT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=3600,
                           env={k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "TICKETRAIL_"))})
     return time.monotonic() - started, done.stdout + done.stderr
 
 
-def outcomes(out: Path) -> dict[str, Outcome]:
+def outcomes(out: Path, attacks: list[Attack]) -> dict[str, Outcome]:
+    """The outcome of each attack, by the attack's name."""
+    by_student = {attack.student or attack.name: attack for attack in attacks}
     found = {}
     for path in sorted((out / "records").glob("*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
-        entry = record.get("exercises", {}).get(EXERCISE)
-        if entry is None:
+        attack = by_student.get(record["student"])
+        entry = record.get("exercises", {}).get(attack.exercise if attack else EXERCISE)
+        if attack is None or entry is None:
             continue
         result = entry["result"]
         text = "\n".join([result.get("note", ""), *record.get("problems", []),
                           *(f"{t['message']}\n{t['details']}" for t in result["tests"])])
-        found[record["student"]] = Outcome(record["student"], result["status"], result["score"], result["max_score"],
+        found[attack.name] = Outcome(record["student"], result["status"], result["score"], result["max_score"],
                                            result.get("duration", 0.0),
                                            [t["name"] for t in result["tests"] if t["outcome"] != "passed"], text)
     return found
 
 
-def run(workdir: Path, names: list[str] | None = None, jobs: int = 2) -> tuple[list[Attack], dict[str, Outcome], float, str]:
+def run(workdir: Path, names: list[str] | None = None, jobs: int = 2,
+        redis: str | None = None) -> tuple[list[Attack], dict[str, Outcome], float, str]:
     attacks = load(names)
     batch = build(attacks, workdir / "submissions")
-    seconds, printed = grade(batch, workdir / "results", jobs)
-    return attacks, outcomes(workdir / "results"), seconds, printed
+    seconds, printed = grade(batch, workdir / "results", jobs, exercises=[a.exercise for a in attacks], redis=redis)
+    return attacks, outcomes(workdir / "results", attacks), seconds, printed
+
+
+def probe_report(outcome: Outcome) -> dict | None:
+    """What the jail_probe attack saw, from the JSON line it printed."""
+    for line in outcome.text.splitlines():
+        if "JAIL-PROBE {" in line:
+            return json.loads(line.split("JAIL-PROBE ", 1)[1])
+    return None
 
 
 def hidden_texts(kit: Path = KIT) -> list[str]:
@@ -129,7 +153,7 @@ def hidden_texts(kit: Path = KIT) -> list[str]:
 
     Failure messages and tracebacks quote the graders' asserts by design; these lines appear in neither."""
     texts = []
-    for folder in (kit / "graders" / EXERCISE, kit / "reference" / EXERCISE):
+    for folder in [*(kit / "graders").iterdir(), *(kit / "reference").iterdir()]:
         for path in sorted(folder.glob("*.py")):
             match = re.match(r'\s*(?:"""|\'\'\')\s*(.+)', path.read_text(encoding="utf-8"))
             if match and len(match.group(1)) >= 20:

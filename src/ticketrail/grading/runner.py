@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ticketrail.config import ExerciseSpec, GradingConfig
+from ticketrail.report_seal import KEY_VARIABLE, ReportSeal
 
 
 @dataclass
@@ -66,7 +68,7 @@ class ExerciseResult:
 
 def pytest_argv(kit_root: Path, exercise_id: str, impl: Path | str, redis: str | None, report: Path,
                 grading_yml: Path | None = None, student_user: str | None = None,
-                only: Iterable[str] = ()) -> list[str]:
+                only: Iterable[str] = (), isolation: str = "auto") -> list[str]:
     argv = [
         sys.executable, "-m", "pytest", str(kit_root / "graders" / exercise_id),
         "--impl", str(impl), "--ticketrail-report", str(report),
@@ -82,6 +84,8 @@ def pytest_argv(kit_root: Path, exercise_id: str, impl: Path | str, redis: str |
         argv += ["--student-user", student_user]
     if only:
         argv += ["--ticketrail-only", ",".join(sorted(only))]
+    if isolation != "auto":
+        argv += ["--isolation", isolation]
     return argv
 
 
@@ -94,6 +98,7 @@ def run_exercise(
     student_user: str | None = None,
     timeout: float | None = None,
     only: Iterable[str] = (),
+    isolation: str = "auto",
 ) -> ExerciseResult:
     """Grade `impl` for one exercise. Tests that finished before a timeout keep their points.
 
@@ -106,8 +111,10 @@ def run_exercise(
     with tempfile.TemporaryDirectory(prefix="ticketrail-grade-") as scratch:
         report = Path(scratch) / "report.jsonl"
         report.touch()
-        argv = pytest_argv(kit_root, exercise_id, impl, redis, report, config.path, student_user, only)
+        argv = pytest_argv(kit_root, exercise_id, impl, redis, report, config.path, student_user, only, isolation)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "REDIS_URL", "TICKETRAIL_"))}
+        key = secrets.token_hex(32)
+        env[KEY_VARIABLE] = key
         # A file, not a pipe: should this process die, pytest still tears down instead of dying on a broken pipe.
         with open(Path(scratch) / "output.txt", "w+b") as output:
             process = subprocess.Popen(argv, cwd=kit_root, env=env, stdin=subprocess.DEVNULL, stdout=output,
@@ -128,19 +135,20 @@ def run_exercise(
                         status = "cancelled"
             output.seek(0)
             text = output.read().decode("utf-8", "replace")
-        lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
-    result = score(spec, lines, status, only)
+        lines, tampered = _read_report(report, ReportSeal(key), finished=status == "graded" and process.returncode in (0, 1))
+    result = score(spec, [line for line in lines if not line.get("end")], status, only)
     result.duration = time.monotonic() - started
     ran = [line for line in lines if line.get("name")]
     names = [line["name"] for line in ran]
     forged = sorted({name for name in names if names.count(name) > 1})
-    if forged:
-        # The plugin writes one line per test as it ends (and graders are not parametrized, grading.yml
-        # names each once): a second line for a test can only come from someone else.
+    if tampered or forged:
+        # The plugin writes one sealed line per test as it ends (and graders are not parametrized, grading.yml
+        # names each once): anything else came from someone else.
         result = score(spec, [], "ungradable", only)
         result.duration = time.monotonic() - started
-        result.note = (f"the report holds two lines for one test ({forged[0]}): something other than the graders "
-                       "wrote to it, so no verdict of this run can be trusted")
+        why = tampered or f"the report holds two lines for one test ({forged[0]})"
+        result.note = (f"{why}: something other than the graders wrote to it, so no verdict of this run can be "
+                       "trusted")
     elif status == "timeout":
         result.note = f"the graders did not finish within {timeout:.0f} s; tests that finished kept their points"
     elif status == "cancelled":
@@ -156,6 +164,21 @@ def run_exercise(
         result.status = "ungradable"
         result.note = f"no test could be set up; the first error:\n{ran[0].get('message', '')[:2000]}"
     return result
+
+
+def _read_report(path: Path, seal: ReportSeal, finished: bool) -> tuple[list[dict], str | None]:
+    lines = []
+    for number, text in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not text.strip():
+            continue
+        try:
+            line = json.loads(text)
+        except ValueError:
+            return [], f"line {number} of the report is not JSON"
+        if not isinstance(line, dict):
+            return [], f"line {number} of the report is not an object"
+        lines.append(line)
+    return lines, seal.check(lines, finished)
 
 
 def score(spec: ExerciseSpec, lines: list[dict], status: str = "graded", only: Iterable[str] = ()) -> ExerciseResult:

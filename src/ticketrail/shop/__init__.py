@@ -15,7 +15,17 @@ from typing import Any
 
 import httpx
 
-from ticketrail.shop._wire import CALL_TIMEOUT, LIMITS, OrderNotFound, ServiceError, ShopError, answer, request, world_url
+from ticketrail.shop._wire import (
+    CALL_TIMEOUT,
+    LIMITS,
+    OrderNotFound,
+    ServiceError,
+    ShopError,
+    answer,
+    request,
+    world_socket,
+    world_url,
+)
 
 __all__ = [
     "OrderNotFound",
@@ -44,7 +54,8 @@ def _client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
-        client = _clients[loop] = httpx.AsyncClient(timeout=CALL_TIMEOUT, trust_env=False, limits=LIMITS)
+        transport = httpx.AsyncHTTPTransport(uds=world_socket(), limits=LIMITS)
+        client = _clients[loop] = httpx.AsyncClient(timeout=CALL_TIMEOUT, trust_env=False, transport=transport)
     return client
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import httpx
@@ -38,11 +37,15 @@ def world_url() -> str:
     return url.rstrip("/")
 
 
+def world_socket() -> str | None:
+    """The world's Unix socket, when the harness gives one: calls over it are known by the caller's pid."""
+    return os.environ.get("TICKETRAIL_WORLD_SOCKET") or None
+
+
 def request(service: str, args: dict[str, Any], idempotency_key: Any = None) -> dict[str, Any]:
     return {
         "url": f"{world_url()}/call/{service}",
         "json": {"args": args, "idempotency_key": None if idempotency_key is None else str(idempotency_key)},
-        "headers": {"X-Caller-Pid": str(os.getpid()), "X-Caller": os.path.basename(sys.argv[0] or "python")},
     }
 
 

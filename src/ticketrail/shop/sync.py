@@ -13,7 +13,17 @@ from typing import Any
 
 import httpx
 
-from ticketrail.shop._wire import CALL_TIMEOUT, LIMITS, OrderNotFound, ServiceError, ShopError, answer, request, world_url
+from ticketrail.shop._wire import (
+    CALL_TIMEOUT,
+    LIMITS,
+    OrderNotFound,
+    ServiceError,
+    ShopError,
+    answer,
+    request,
+    world_socket,
+    world_url,
+)
 
 __all__ = [
     "OrderNotFound",
@@ -41,7 +51,8 @@ _local = threading.local()
 def _client() -> httpx.Client:
     client = getattr(_local, "client", None)
     if client is None or os.getpid() != getattr(_local, "pid", None):
-        client = _local.client = httpx.Client(timeout=CALL_TIMEOUT, trust_env=False, limits=LIMITS)
+        transport = httpx.HTTPTransport(uds=world_socket(), limits=LIMITS)
+        client = _local.client = httpx.Client(timeout=CALL_TIMEOUT, trust_env=False, transport=transport)
         _local.pid = os.getpid()
     return client
 
