@@ -19,7 +19,7 @@ import pytest
 pytest.register_assert_rewrite("ticketrail.checks")
 
 from ticketrail import config as grading_config  # noqa: E402
-from ticketrail import notdone  # noqa: E402
+from ticketrail import notdone, waiting  # noqa: E402
 from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
 from ticketrail.procs import STUDENT_TZ  # noqa: E402
 from ticketrail.report_seal import KEY_VARIABLE, ReportSeal  # noqa: E402
@@ -189,7 +189,9 @@ def system(request: pytest.FixtureRequest, impl_dir: Path, redis_url: str, world
     request.node._ticketrail_system = started
     _name_copy(request.node, started.impl_dir, started.source_dir)
     world.programs = started.programs
+    waiting.give_up_when(started.hopeless)
     yield started
+    waiting.give_up_when(None)
     world.programs = dict
     started.stop()
 

@@ -200,6 +200,7 @@ class Child:
             os.close(self.output.write_fd)  # the child holds the only writing end now: its exit is our EOF
         self.started_at = time.monotonic()
         self._terminated = False
+        self.signalled = False  # the harness sent it a signal: an exit from now on is not the program's own doing
 
     @property
     def pid(self) -> int:
@@ -209,6 +210,7 @@ class Child:
         return self.process.poll() is None
 
     def signal(self, signum: int) -> None:
+        self.signalled = True
         try:
             os.killpg(self.process.pid, signum)
         except ProcessLookupError:
@@ -248,6 +250,10 @@ class Child:
     def log_tail(self, lines: int = 30, chars: int = 4000) -> str:
         tail = "\n".join(self.log().splitlines()[-lines:])
         return tail[-chars:]
+
+    def failed_on_its_own(self) -> bool:
+        """Ended with an error (a non-zero code, or a signal nobody here sent) without being asked to stop."""
+        return not self.signalled and self.process.poll() not in (None, 0)
 
     def describe_exit(self) -> str:
         code = self.process.returncode

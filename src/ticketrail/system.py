@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from ticketrail import procs
+from ticketrail import notdone, procs
 from ticketrail.procs import Child, ChildFailed, PortTaken, free_port, python_argv, wait_for_port
 from ticketrail.sandbox import Sandbox, Sweep
 
 PORT_ATTEMPTS = 3
+HOPELESS_PERIOD = 0.5
 # Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
 JAILED_WORLD_SOCKET = "/run/ticketrail/world.sock"
 
@@ -68,6 +70,7 @@ class System:
             if user is not None:
                 os.chown(self.home, *user)
         self.swept: Sweep | None = None
+        self._logs_read_at = 0.0
         self.stopped_by_watchdog: list[str] = []
         if sandbox is not None:
             sandbox.on_stop.append(self._heard_watchdog)
@@ -140,7 +143,9 @@ class System:
     def stop(self) -> None:
         for client in self._clients:
             client.close()
-        procs.stop_all(self.children, grace=3)
+        # Nothing observes the programs once the test is over: no grace period to wait out (a test that wants to
+        # see a graceful stop sends SIGTERM itself, and waits for it).
+        procs.stop_all(self.children, grace=0)
         if self.sandbox is not None:
             self.sandbox.on_stop.remove(self._heard_watchdog)
             self.swept = self.sandbox.reap(spare={child.pid for child in self.children})
@@ -149,6 +154,23 @@ class System:
                 self.sandbox.discard(self.home)
         else:
             shutil.rmtree(self.home, ignore_errors=True)
+
+    def hopeless(self) -> str | None:
+        """Why no check can come true any more: a program of this test failed on its own, or reached work
+        the starter marks as not done yet (its logs are read at most every HOPELESS_PERIOD seconds)."""
+        for child in self.children:
+            if child.failed_on_its_own():
+                return (f"{child.name} {child.describe_exit()} while the check waited, so what it waited for could "
+                        f"not happen any more. The last lines it printed:\n{child.log_tail(12) or '(nothing)'}")
+        now = time.monotonic()
+        if now - self._logs_read_at < HOPELESS_PERIOD:
+            return None
+        self._logs_read_at = now
+        for child in self.children:
+            found = notdone.from_log(child.log(), child.name, self.impl_dir)
+            if found:
+                return f"{found} while the check waited, so what it waited for could not happen."
+        return None
 
     def programs(self) -> dict[int, str]:
         """pid → name of every program started for this test, the ended ones too."""

@@ -5,6 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+# Set by the plugin while a test's programs run: why no wait can come true any more (a program it needs died
+# on its own), or None. A wait then fails at once instead of running to its deadline.
+_hopeless: Callable[[], str | None] | None = None
+
+
+def give_up_when(reason: Callable[[], str | None] | None) -> None:
+    global _hopeless
+    _hopeless = reason
+
 
 def wait_until(
     condition: Callable[[], Any],
@@ -19,6 +28,8 @@ def wait_until(
         value = condition()
         if value:
             return value
+        if _hopeless is not None and (why := _hopeless()):
+            raise WaitTimeout(f"{why}\n\nWhat the check was waiting for: {describe()}")
         if time.monotonic() >= deadline:
             raise WaitTimeout(describe())
         time.sleep(interval)
