@@ -189,9 +189,9 @@ def system(request: pytest.FixtureRequest, impl_dir: Path, redis_url: str, world
     request.node._ticketrail_system = started
     _name_copy(request.node, started.impl_dir, started.source_dir)
     world.programs = started.programs
-    waiting.give_up_when(started.hopeless)
+    waiting.watch(started)
     yield started
-    waiting.give_up_when(None)
+    waiting.watch(None)
     world.programs = dict
     started.stop()
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from ticketrail import procfs
+
 if TYPE_CHECKING:
     from ticketrail.jail import Jail
 
@@ -251,6 +253,14 @@ class Child:
         tail = "\n".join(self.log().splitlines()[-lines:])
         return tail[-chars:]
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the processes of its group."""
+        return procfs.cpu_seconds(procfs.group_members(self.pid))
+
+    def runnable_seconds(self) -> float:
+        """The most time any process of its group spent running or ready to run (see procfs.runnable_seconds)."""
+        return max((procfs.runnable_seconds(pid) for pid in procfs.group_members(self.pid)), default=0.0)
+
     def failed_on_its_own(self) -> bool:
         """Ended with an error (a non-zero code, or a signal nobody here sent) without being asked to stop."""
         return not self.signalled and self.process.poll() not in (None, 0)
@@ -296,61 +306,17 @@ def wait_for_port(child: Child, port: int, timeout: float) -> None:
         if answered:
             if listens_on(child, port):
                 return
-            if not _listening_inodes(port):
+            if not procfs.listening_inodes(port):
                 continue  # the listener closed between the connect and the look
             raise PortTaken(child, f"port {port} answered, but another program than {child.name} listens on it")
         time.sleep(0.02)
     raise ChildFailed(child, f"{child.name} did not answer on port {port} within {timeout:.0f} s")
 
 
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as lines:
-                next(lines)
-                for line in lines:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        inodes.add(fields[9])
-        except (OSError, StopIteration, IndexError, ValueError):
-            continue
-    return inodes
-
-
-def group_members(pgid: int) -> list[int]:
-    """The processes in a process group, found in /proc."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                members.append(int(entry))
-        except (OSError, IndexError, ValueError):
-            continue
-    return members
-
-
 def listens_on(child: Child, port: int) -> bool:
     """Does a process of `child`'s group hold the socket that listens on `port`?"""
-    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    if not wanted:
-        return False
-    for pid in group_members(child.pid):
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
-                    return True
-            except OSError:
-                continue
-    return False
+    inodes = procfs.listening_inodes(port)
+    return bool(inodes) and any(procfs.holds_socket(pid, inodes) for pid in procfs.group_members(child.pid))
 
 
 class ChildFailed(RuntimeError):

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable
 
-from ticketrail import jail, procs
+from ticketrail import jail, procfs, procs
 from ticketrail.jail import Jail
 
 ROOT = Path("/var/cache/ticketrail")
@@ -343,24 +343,17 @@ def tasks_of(uid: int) -> int:
 
 def cpu_seconds_of(uid: int) -> float:
     """CPU time used so far by the live processes of `uid` (quick, as tasks_of)."""
-    ticks = 0
-    for entry in os.listdir("/proc"):
-        try:
-            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
-                with open(f"/proc/{entry}/stat", "rb") as stat_file:
-                    fields = stat_file.read().rsplit(b")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            continue
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return procfs.cpu_seconds([pid for pid in procfs.pids() if _owner(pid) == uid])
 
 
-def _status(pid: int) -> dict[str, list[str]]:
+def _owner(pid: int) -> int | None:
     try:
-        with open(f"/proc/{pid}/status") as lines:
-            return {key: value.split() for key, _, value in (line.partition(":") for line in lines)}
+        return os.stat(f"/proc/{pid}").st_uid
     except OSError:
-        return {}
+        return None
+
+
+_status = procfs.status
 
 
 def end_processes(uid: int, gid: int, deadline: float = 5.0, spare: set[int] = frozenset()) -> int:
@@ -417,22 +410,7 @@ def end_descendants(uid: int, spare: set[int] = frozenset(), deadline: float = 5
     return len(ended)
 
 
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat_file:
-                parent = int(stat_file.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found, frontier = [], [pid]
-    while frontier:
-        frontier = [child for parent in frontier for child in children.get(parent, [])]
-        found += frontier
-    return found
+descendants = procfs.descendants
 
 
 def _reap_zombies(uid: int, spare: set[int]) -> None:

@@ -17,6 +17,7 @@ from ticketrail.sandbox import Sandbox, Sweep
 
 PORT_ATTEMPTS = 3
 HOPELESS_PERIOD = 0.5
+BUSY_SHARE = 0.8  # of its time since it started, running or ready to run: one that waits never comes near
 # Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
 JAILED_WORLD_SOCKET = "/run/ticketrail/world.sock"
 
@@ -171,6 +172,20 @@ class System:
             if found:
                 return f"{found} while the check waited, so what it waited for could not happen."
         return None
+
+    def state(self) -> str:
+        """Each program: running (busy when it used most of a core since it started) or how it ended."""
+        lines = []
+        for child in self.children:
+            if child.alive():
+                seconds, cpu = time.monotonic() - child.started_at, child.cpu_seconds()
+                busy = child.runnable_seconds() >= BUSY_SHARE * seconds and seconds >= 2
+                what = (f"busy: {cpu:.1f} s of CPU in {seconds:.1f} s, so it is stuck in a loop, not waiting"
+                        if busy else f"running, {cpu:.1f} s of CPU in {seconds:.1f} s")
+            else:
+                what = child.describe_exit()
+            lines.append(f"  {child.name}: {what}")
+        return "The programs when the check gave up:\n" + "\n".join(lines) if lines else ""
 
     def programs(self) -> dict[int, str]:
         """pid → name of every program started for this test, the ended ones too."""

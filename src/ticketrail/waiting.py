@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-# Set by the plugin while a test's programs run: why no wait can come true any more (a program it needs died
-# on its own), or None. A wait then fails at once instead of running to its deadline.
-_hopeless: Callable[[], str | None] | None = None
+class Watched(Protocol):
+    def hopeless(self) -> str | None:
+        """Why no wait can come true any more (a program it needs died on its own), or None."""
+
+    def state(self) -> str:
+        """The programs' state in a line or two, for a wait that ran to its deadline."""
 
 
-def give_up_when(reason: Callable[[], str | None] | None) -> None:
-    global _hopeless
-    _hopeless = reason
+# Set by the plugin while a test's programs run: a wait then fails at once when it is hopeless, instead of
+# running to its deadline, and one that runs to its deadline says what the programs were doing.
+_watched: Watched | None = None
+
+
+def watch(programs: Watched | None) -> None:
+    global _watched
+    _watched = programs
 
 
 def wait_until(
@@ -28,10 +36,11 @@ def wait_until(
         value = condition()
         if value:
             return value
-        if _hopeless is not None and (why := _hopeless()):
+        if _watched is not None and (why := _watched.hopeless()):
             raise WaitTimeout(f"{why}\n\nWhat the check was waiting for: {describe()}")
         if time.monotonic() >= deadline:
-            raise WaitTimeout(describe())
+            state = f"\n\n{_watched.state()}" if _watched is not None else ""
+            raise WaitTimeout(describe() + state)
         time.sleep(interval)
 
 

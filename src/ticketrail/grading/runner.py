@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from ticketrail import procfs
 from ticketrail.config import ExerciseSpec, GradingConfig
 from ticketrail.report_seal import KEY_VARIABLE, ReportSeal
 
@@ -239,7 +240,7 @@ def stop_grading(process: subprocess.Popen, grace: float = 10.0) -> None:
 def kill_tree(pid: int) -> None:
     """SIGKILL a process, its descendants and their process groups (student programs run in groups of their own)."""
     own_group = os.getpgrp()
-    for member in [*_descendants(pid), pid]:
+    for member in [*procfs.descendants(pid), pid]:
         try:
             group = os.getpgid(member)
             if group != own_group:
@@ -247,28 +248,6 @@ def kill_tree(pid: int) -> None:
             os.kill(member, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as stat:
-                parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    found, frontier = [], [pid]
-    while frontier:
-        frontier = [child for parent in frontier for child in children.get(parent, [])]
-        found += frontier
-    return found
 
 
 _PR_SET_PDEATHSIG = 1
