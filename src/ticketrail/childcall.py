@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ticketrail.jail import Jail
+from ticketrail.sandbox.jail import Jail
 from ticketrail.procs import Child, python_argv
 
 MARK = "@@ticketrail-result@@"

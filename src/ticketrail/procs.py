@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from ticketrail import procfs
 
 if TYPE_CHECKING:
-    from ticketrail.jail import Jail
+    from ticketrail.sandbox.jail import Jail
 
 MiB = 1024 * 1024
 KiB = 1024
