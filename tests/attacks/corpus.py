@@ -73,7 +73,8 @@ def load(names: list[str] | None = None) -> list[Attack]:
         if names and folder.name not in names:
             continue
         exercises = sorted(path.name for path in folder.iterdir() if path.is_dir() and re.fullmatch(r"\d\d", path.name))
-        header = folder / "build.py" if (folder / "build.py").is_file() else sorted((folder / exercises[0]).glob("*.py"))[0]
+        header = folder / "build.py" if (folder / "build.py").is_file() else next(
+            path for path in sorted((folder / exercises[0]).glob("*.py")) if path.read_text().startswith("# attack:"))
         fields: dict[str, str] = {}
         for line in header.read_text(encoding="utf-8").splitlines()[:6]:
             match = _HEADER.match(line)
