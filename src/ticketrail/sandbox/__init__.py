@@ -35,7 +35,7 @@ from ticketrail import procs
 from ticketrail.sandbox import jail, watchdog
 from ticketrail.sandbox._libc import PR_SET_CHILD_SUBREAPER, libc
 from ticketrail.sandbox.errors import SandboxError
-from ticketrail.sandbox.files import SECRETS, WORKSPACE_CAP, copy_tree, own_folder, readable_by, seal_kit
+from ticketrail.sandbox.files import SECRETS, WORKSPACE_CAP, copy_tree, own_folder, readable_by, seal, seal_kit
 from ticketrail.sandbox.jail import Jail
 from ticketrail.sandbox.network import isolate_network
 from ticketrail.sandbox.runtime import runtime_python
@@ -54,7 +54,7 @@ from ticketrail.sandbox.uids import (
 ROOT = Path("/var/cache/ticketrail")
 
 __all__ = ["POOL_SIZE", "POOL_STARTS", "SECRETS", "Sandbox", "SandboxError", "Sweep", "activate", "isolate_network",
-           "processes_of", "readable_by", "_account_exists"]
+           "processes_of", "readable_by", "seal", "_account_exists"]
 
 
 @dataclass
