@@ -26,7 +26,7 @@ from ticketrail.report_seal import KEY_VARIABLE, ReportSeal  # noqa: E402
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
 from ticketrail.redisd import RedisHandle, choose_backend, start_redis  # noqa: E402
 from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network  # noqa: E402
-from ticketrail.system import System  # noqa: E402
+from ticketrail.system import CouldNotStart, System  # noqa: E402
 from ticketrail.worldctl import WorldControl, WorldProcess  # noqa: E402
 
 
@@ -269,7 +269,8 @@ def _task_of(item: pytest.Item) -> int | None:
 
 
 def _say_when_not_done(item: pytest.Item, call: pytest.CallInfo) -> None:
-    """A check that failed on a NotImplementedError or a missing function says which task is not done yet."""
+    """A check that failed on a program that crashed says so first, in one line; one that failed on a
+    NotImplementedError or a missing function says which task is not done yet."""
     if call.excinfo is None or call.excinfo.errisinstance(pytest.skip.Exception):
         return
     findings = [found for module, function, result in getattr(item, "_ticketrail_calls", [])
@@ -280,6 +281,9 @@ def _say_when_not_done(item: pytest.Item, call: pytest.CallInfo) -> None:
     headline = notdone.headline(_task_of(item), findings)
     if headline:
         notdone.annotate(call.excinfo.value, headline)
+    crashed = started.first_crash() if started is not None else None
+    if crashed is not None and crashed.headline not in str(call.excinfo.value):
+        notdone.annotate(call.excinfo.value, str(crashed))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -288,10 +292,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         _say_when_not_done(item, call)
     outcome = yield
     report = outcome.get_result()
+    could_not_start = call.excinfo is not None and call.excinfo.errisinstance(CouldNotStart)
+    if could_not_start:
+        # The student's crash says it all: no harness frames around it, and no log repeating it.
+        report.longrepr = str(call.excinfo.value)
     report.ticketrail_task = _task_of(item)
     report.ticketrail_copies = getattr(item, "_ticketrail_copies", [])
     started = getattr(item, "_ticketrail_system", None)
-    if report.failed and started is not None and call.when == "call":
+    if report.failed and started is not None and call.when == "call" and not could_not_start:
         for title, text in started.logs_for_report():
             report.sections.append((f"student program: {title}", text or "(printed nothing)"))
 

@@ -293,6 +293,7 @@ def python_argv(*args: str) -> list[str]:
 
 def wait_for_port(child: Child, port: int, timeout: float) -> None:
     """Wait until `child` listens on `port`. An answer from any other program on that port is not taken for it."""
+    __tracebackhide__ = True
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not child.alive():
@@ -321,6 +322,7 @@ def listens_on(child: Child, port: int) -> bool:
 
 class ChildFailed(RuntimeError):
     def __init__(self, child: Child, message: str) -> None:
+        __tracebackhide__ = True
         tail = child.log_tail()
         output = child.output
         cut = (f"It printed so much that {output.dropped / MiB:.1f} MiB of output was dropped (a log keeps the first "

@@ -11,15 +11,34 @@ from pathlib import Path
 
 import httpx
 
-from ticketrail import notdone, procs
+from ticketrail import notdone, procs, startup
 from ticketrail.procs import Child, ChildFailed, PortTaken, free_port, python_argv, wait_for_port
 from ticketrail.sandbox import Sandbox, Sweep
 
 PORT_ATTEMPTS = 3
 HOPELESS_PERIOD = 0.5
+EARLY_SECONDS = 5.0  # a program that died this soon after its start died starting
 BUSY_SHARE = 0.8  # of its time since it started, running or ready to run: one that waits never comes near
 # Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
 JAILED_WORLD_SOCKET = "/run/ticketrail/world.sock"
+
+
+class CouldNotStart(ChildFailed):
+    """A program died before it was ready: its message is the one line that says why, and the student's frames."""
+
+    def __init__(self, child: Child, text: str) -> None:
+        RuntimeError.__init__(self, text)
+        self.child = child
+
+
+# Start-up crashes already told in full in this run: the same crash in a later test is told in one line.
+_told: set[str] = set()
+
+
+def _role(child: Child) -> str:
+    if child.name.startswith("api"):
+        return "the API"
+    return child.name if child.name.endswith(".py") else f"the {child.name}"
 
 
 @dataclass
@@ -113,6 +132,7 @@ class System:
 
     def start_api(self, module: str = "app", ready_timeout: float = 30.0, port: int | None = None,
                   access_log: bool = False, **env: str) -> Api:
+        __tracebackhide__ = True
         self._require(f"{module}.py")
         for attempt in range(1, PORT_ATTEMPTS + 1):
             chosen = port or free_port()
@@ -128,7 +148,7 @@ class System:
                 # Another program took the free port first: the API is not to blame, so it gets another.
                 taken = isinstance(error, PortTaken) or "address already in use" in child.log().lower()
                 if port is not None or attempt == PORT_ATTEMPTS or not taken:
-                    raise
+                    raise self._could_not_start(child) or error
                 child.stop(grace=1)
                 self.children.remove(child)
         url = f"http://127.0.0.1:{chosen}"
@@ -156,11 +176,40 @@ class System:
         else:
             shutil.rmtree(self.home, ignore_errors=True)
 
+    def _could_not_start(self, child: Child) -> CouldNotStart | None:
+        """The crash of a program that died at start, told in full the first time in this run."""
+        if child.alive():
+            return None
+        child.output.close(timeout=1.0)
+        found = startup.crash(child.log(), self._student_folders(), _role(child))
+        if found is None:
+            return None
+        if found.headline in _told:
+            return CouldNotStart(child, f"{found.headline} (as in an earlier test: its traceback is shown there)")
+        _told.add(found.headline)
+        return CouldNotStart(child, str(found))
+
+    def crash_of(self, child: Child) -> startup.Crash | None:
+        """What a program that failed on its own died of, in one line and the student's frames."""
+        ended = child.process.returncode is not None
+        early = ended and time.monotonic() - child.started_at < EARLY_SECONDS
+        return startup.crash(child.log(), self._student_folders(), _role(child), "could not start" if early else "stopped")
+
+    def first_crash(self) -> startup.Crash | None:
+        return next((found for child in self.children if child.failed_on_its_own()
+                     and (found := self.crash_of(child)) is not None), None)
+
+    def _student_folders(self) -> tuple[Path, ...]:
+        return (self.impl_dir, self.source_dir)
+
     def hopeless(self) -> str | None:
         """Why no check can come true any more: a program of this test failed on its own, or reached work
         the starter marks as not done yet (its logs are read at most every HOPELESS_PERIOD seconds)."""
         for child in self.children:
             if child.failed_on_its_own():
+                found = self.crash_of(child)
+                if found is not None:
+                    return f"{found}\n\n({child.name} {child.describe_exit()} while the check waited.)"
                 return (f"{child.name} {child.describe_exit()} while the check waited, so what it waited for could "
                         f"not happen any more. The last lines it printed:\n{child.log_tail(12) or '(nothing)'}")
         now = time.monotonic()
@@ -192,10 +241,13 @@ class System:
         return {child.pid: child.name for child in self.children}
 
     def logs_for_report(self, lines: int = 40) -> list[tuple[str, str]]:
+        """Each program's last lines, its tracebacks cut to the student's own frames (a 500 reads as the
+        endpoint's lines and the error, not forty lines of Starlette)."""
         return [
-            (f"{child.name}, pid {child.pid}, {child.describe_exit()}", child.log_tail(lines))
+            (f"{child.name}, pid {child.pid}, {child.describe_exit()}",
+             "\n".join(startup.cut_tracebacks(child.log(), self._student_folders()).splitlines()[-lines:]))
             for child in self.children
         ]
 
 
-__all__ = ["Api", "ChildFailed", "System"]
+__all__ = ["Api", "ChildFailed", "CouldNotStart", "System"]
