@@ -103,10 +103,10 @@ def test_release_refuses_to_write_a_handout_that_would_leak(tmp_path):
                      f"\nThe graders include {grader_name}.\n")
 
     result = cli(kit, "release", str(tmp_path / "out"), "--only", "01")
-    assert result.returncode == 1, result.stdout
-    assert "would leak hidden material; nothing was written" in result.stdout
-    assert "exercises/01/README.md: reference line from reference/01/app.py" in result.stdout, result.stdout
-    assert f"exercises/01/README.md: hidden test name {grader_name}" in result.stdout, result.stdout
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "would leak hidden material; nothing was written" in result.stderr, result.stderr
+    assert "exercises/01/README.md: reference line from reference/01/app.py" in result.stderr, result.stderr
+    assert f"exercises/01/README.md: hidden test name {grader_name}" in result.stderr, result.stderr
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["kit"], "no scratch folder is left behind"
 
@@ -121,6 +121,12 @@ def test_the_handouts_grading_yml_lists_the_self_checks_instead_of_the_graders(h
         assert (spec.title, spec.student_files, spec.time_scale, spec.budgets, spec.env) == \
                (original.title, original.student_files, original.time_scale, original.budgets, original.env)
         assert (spec.run_api, spec.run_programs) == (original.run_api, original.run_programs)
+
+
+def readme_command(readme_text: str, exercise_id: str) -> str | None:
+    """The self-check command an exercise's README tells the student to type."""
+    found = re.search(rf"`(pytest exercises/{exercise_id})`", readme_text)
+    return found.group(1) if found else None
 
 
 def test_the_classroom_workflow_is_valid_yaml_that_runs_each_readmes_self_check_command(handout):
@@ -139,7 +145,7 @@ def test_the_classroom_workflow_is_valid_yaml_that_runs_each_readmes_self_check_
         settings = step["with"]
         assert settings["test-name"] and int(settings["timeout"]) > 0 and float(settings["max-score"]) > 0, step
         exercise_id = re.search(r"exercises/(\d\d)/", settings["command"]).group(1)
-        command = classroom.readme_command((handout / "exercises" / exercise_id / "README.md").read_text(), exercise_id)
+        command = readme_command((handout / "exercises" / exercise_id / "README.md").read_text(), exercise_id)
         assert command and settings["command"].startswith(command + "/"), \
             f"{settings['command']!r} is not the README's self-check command {command!r} narrowed to one check"
         commands[settings["command"].removeprefix("pytest ")] = step["id"]

@@ -117,8 +117,25 @@ def test_check_sums_up_each_task_and_says_which_task_is_not_done_yet(handout):
                   "schedule the side effects to run after the answer", "ticketrail hint 01"):
         assert words in out, f"{words!r} is missing from what `ticketrail check 01` printed:\n{out}"
     assert "warning" not in out.lower(), out
+    assert out.splitlines()[1].startswith("Redis: a private redis-server") or \
+        out.splitlines()[1].startswith("Redis: the embedded fake Redis"), \
+        "the second line says which Redis the checks use\n" + out
     last = Progress(handout).of("01")["last_check"]
     assert not last["passed"] and {c["task"] for c in last["checks"]} == {2, 3, 4}, last
+
+
+def test_check_shows_the_error_an_api_died_of_at_start_once_and_whole(handout):
+    app = handout / "starter" / "01" / "app.py"
+    app.write_text(app.read_text().replace("async def confirm_order(order_id: int):",
+                                           "async def confirm_order(order_id: int)"))
+    result = ticketrail(handout, "check", "01")
+    assert result.returncode == 1, said(result)
+    out = result.stdout
+    assert out.count("SyntaxError: expected ':'") == 1, \
+        "the SyntaxError is shown once (every check failed of the same crash)\n" + said(result)
+    assert 'File "app.py", line' in out and "importlib" not in out and "click" not in out, \
+        "the traceback keeps the student's frame only\n" + said(result)
+    assert out.count("The same as for") == 3, said(result)
 
 
 def test_plain_pytest_also_says_which_task_is_not_done_yet(handout):
@@ -257,6 +274,9 @@ def test_run_starts_the_shop_with_each_process_labelled_and_stops_it_all(handout
     )
     lines = Lines(process)
     try:
+        lines.wait_for(r"^\[ticketrail\] exercise 01: .*; Redis: (a private redis-server|the embedded fake Redis)",
+                       timeout=60)
+        assert len(lines.seen) == 1, "the first line says which Redis is in use\n" + "\n".join(lines.seen)
         url = lines.wait_for(r"the API answers at (http://127\.0\.0\.1:\d+)", timeout=60).group(1)
         response = httpx.post(f"{url}/orders/42/confirm", timeout=30)
         assert response.json() == {"status": "confirmed", "order_id": 42}

@@ -10,9 +10,10 @@ from __future__ import annotations
 import ast
 import json
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from ticketrail.kit import Kit
 
 TEMPLATE = Path(__file__).parent / "templates" / "classroom.yml"
 COMMAND_GRADER = "classroom-resources/autograding-command-grader@v1"
@@ -34,7 +35,7 @@ class SelfCheck:
 def self_checks(root: Path, exercise_id: str) -> list[SelfCheck]:
     """The test functions of exercises/NN/test_*.py and their `task(n)` markers, read without importing them."""
     found = []
-    for path in sorted((root / "exercises" / exercise_id).glob("test_*.py")):
+    for path in sorted(Kit(root).self_checks(exercise_id).glob("test_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_"):
@@ -84,9 +85,3 @@ def workflow(checks: list[SelfCheck], points: dict[str, float], timeout_seconds:
     text = text.replace("# @checks@", "\n".join(steps))
     text = text.replace("# @results@", "\n".join(results))
     return text.replace("@runners@", ",".join(step_id(c) for c in checks))
-
-
-def readme_command(readme_text: str, exercise_id: str) -> str | None:
-    """The self-check command an exercise's README tells the student to type."""
-    found = re.search(rf"`(pytest exercises/{exercise_id})`", readme_text)
-    return found.group(1) if found else None

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ticketrail import config as grading_config
+from ticketrail.kit import PRISTINE_DIR, Kit, UnknownExercise, normalise_id
 
 STATE_DIR = ".ticketrail"
-PRISTINE_DIR = ".pristine"
 _SKIPPED_PARTS = {"__pycache__", ".pytest_cache"}
 
 
@@ -38,21 +37,22 @@ class Exercise:
 
 def exercises(root: Path) -> list[Exercise]:
     """The exercises grading.yml names that have a folder under exercises/, in order."""
-    config = grading_config.load(root / "grading.yml")
+    kit = Kit(root)
     return [
-        Exercise(spec.id, spec.title, root / "starter" / spec.id, root / "exercises" / spec.id)
-        for spec in sorted(config.exercises.values(), key=lambda s: s.id)
-        if (root / "exercises" / spec.id).is_dir()
+        Exercise(spec.id, spec.title, kit.starter(spec.id), kit.self_checks(spec.id))
+        for spec in sorted(kit.config.exercises.values(), key=lambda s: s.id)
+        if kit.self_checks(spec.id).is_dir()
     ]
 
 
 def find_exercise(root: Path, exercise_id: str) -> Exercise:
+    """The exercise "1", "01" or " 01" names; an UnknownExercise listing the known ones if none."""
     known = exercises(root)
     for exercise in known:
-        if exercise.id == exercise_id.zfill(2):
+        if exercise.id == normalise_id(exercise_id):
             return exercise
     names = ", ".join(e.id for e in known) or "none"
-    raise SystemExit(f"There is no exercise {exercise_id!r} here (the exercises are: {names}).")
+    raise UnknownExercise(f"There is no exercise {exercise_id.strip()!r} in this kit; the exercises are {names}.")
 
 
 def files_of(folder: Path) -> Iterator[Path]:

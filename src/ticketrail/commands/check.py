@@ -19,24 +19,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ticketrail import readme
-from ticketrail.kit import find_kit_root
+from ticketrail import readme, startup
+from ticketrail.commands._common import check_impl, check_redis, exercise_argument, find_kit, impl_argument, \
+    interrupt_on_terminate, redis_argument, redis_line
+from ticketrail.kit import Kit, KitError
 from ticketrail.progress import DONE, IN_PROGRESS, STATE_DIR, Exercise, Progress, exercises, find_exercise, fingerprint, \
     standing
 
 PASS, FAIL = "✔", "✘"
-MESSAGE_LINES = 30
+MESSAGE_LINES = 30  # of a failed check's message: its first lines, the lines an error is raised at, its last lines
+MESSAGE_TAIL = 8
 # The type in front of a learner-facing message says nothing to a learner.
-_QUIET_TYPES = re.compile(r"^(?:[\w.]+\.)?(?:AssertionError|Failed|WaitTimeout|TestTimeout): ?")
+_QUIET_TYPES = re.compile(r"^(?:[\w.]+\.)?(?:AssertionError|Failed|WaitTimeout|TestTimeout|ChildFailed|PortTaken): ?")
 _TYPED = re.compile(r"^(?P<type>[\w.]+): (?P<headline>(?:Task \d+|This part) is not done yet: .*?)\n\n", re.S)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("check", help="run an exercise's self-checks, with a summary per task")
-    parser.add_argument("exercise", nargs="?",
-                        help="the exercise number, e.g. 01 (default: every exercise in progress)")
-    parser.add_argument("--impl", default="starter", help="starter (default: your work), reference, or a folder")
-    parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL")
+    exercise_argument(parser, optional=True, help="the exercise number, e.g. 01 (default: every exercise in progress)")
+    impl_argument(parser, find_kit())
+    redis_argument(parser)
     parser.set_defaults(handler=run)
 
 
@@ -47,6 +49,7 @@ class CheckRun:
     returncode: int | None = None
     log_path: Path | None = None
     seconds: float = 0.0
+    student_dir: Path | None = None  # whose frames a traceback in a message keeps
 
     @property
     def passed(self) -> bool:
@@ -62,7 +65,8 @@ def run_checks(root: Path, exercise: Exercise, impl: str = "starter", redis: str
                on_check: Callable[[dict], None] = lambda check: None, timeout: float = 900) -> CheckRun:
     logs = root / STATE_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    result = CheckRun(exercise, log_path=logs / f"check-{exercise.id}.txt")
+    result = CheckRun(exercise, log_path=logs / f"check-{exercise.id}.txt", student_dir=_student_dir(root, impl,
+                                                                                                   exercise.id))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ticketrail-check-") as scratch:
         report = Path(scratch) / "report.jsonl"
@@ -116,6 +120,39 @@ def _interrupt(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def _student_dir(root: Path, impl: str, exercise_id: str) -> Path | None:
+    try:
+        return Kit(root).impl_folder(impl, exercise_id)
+    except KitError:
+        return None
+
+
+def shown_message(message: str, student_dir: Path | None, limit: int = MESSAGE_LINES) -> tuple[list[str], int]:
+    """The lines of a failed check's message to print, and how many were left out.
+
+    Tracebacks keep only the student's frames. A message still longer than `limit` keeps its first
+    lines, each exception line with the student's frame above it, and its last lines: the error
+    a program died of is never the part that is cut.
+    """
+    text = learner_message(message)
+    if student_dir is not None:
+        text = startup.cut_tracebacks(text, student_dir)
+    lines = text.splitlines()
+    if len(lines) <= limit:
+        return lines, 0
+    kept = set(range(limit - MESSAGE_TAIL)) | set(range(len(lines) - MESSAGE_TAIL, len(lines)))
+    for found in startup.tracebacks(text):
+        frames = [i for i in range(found.start, found.end) if startup.HEADER not in lines[i]
+                  and lines[i].lstrip().startswith("File ")]
+        kept |= set(range(frames[-1] if frames else found.end - 1, found.end))
+    shown: list[str] = []
+    for index in sorted(kept):
+        if shown and index - 1 not in kept:
+            shown.append("…")
+        shown.append(lines[index])
+    return shown, len(lines) - len(kept)
+
+
 def sentence(test_name: str) -> str:
     return test_name.removeprefix("test_").replace("_", " ")
 
@@ -159,14 +196,22 @@ def summary(run: CheckRun, root: Path) -> str:
     failed = [c for c in run.checks if c["outcome"] != "passed"]
     if failed:
         lines += ["", "What the failing checks saw:"]
+    said_by: dict[str, str] = {}
     for check in failed:
         name = sentence(check["name"]) if check.get("name") else "collecting the checks"
         task = f" (task {check['task']})" if check.get("task") else ""
         lines += ["", f"{FAIL} {name}{task}"]
-        message = learner_message(check.get("message") or check.get("details") or check["outcome"]).splitlines()
-        lines += [f"    {line}" for line in message[:MESSAGE_LINES]]
-        if len(message) > MESSAGE_LINES:
-            lines.append(f"    … {len(message) - MESSAGE_LINES} more lines in {_shown(run.log_path, root)}")
+        message, left_out = shown_message(check.get("message") or check.get("details") or check["outcome"],
+                                          run.student_dir)
+        # The same crash fails every check (only its port differs): say it once.
+        same = re.sub(r"\d+", "N", "\n".join(message))
+        if same in said_by:
+            lines.append(f"    The same as for “{said_by[same]}” above.")
+            continue
+        said_by[same] = name
+        lines += [f"    {line}" for line in message]
+        if left_out:
+            lines.append(f"    ({left_out} more lines in {_shown(run.log_path, root)})")
     return "\n".join(lines)
 
 
@@ -182,6 +227,7 @@ def _shown(path: Path | None, root: Path) -> str:
 def check_exercise(root: Path, exercise: Exercise, impl: str = "starter", redis: str | None = None) -> CheckRun:
     """Run, print and remember one exercise's checks (remembered only for the student's own starter/NN)."""
     print(f"Checking exercise {exercise.id} · {exercise.title} ({impl if impl != 'starter' else f'starter/{exercise.id}'})")
+    print(redis_line(redis))
     before = fingerprint(exercise)
 
     def show(check: dict) -> None:
@@ -213,22 +259,15 @@ def check_exercise(root: Path, exercise: Exercise, impl: str = "starter", redis:
     return run
 
 
-def _raise_interrupt(signum: int, frame) -> None:
-    raise KeyboardInterrupt
-
-
-def stop_cleanly_on_termination() -> None:
-    """A `kill` or a closed terminal stops a check as Ctrl-C does, so pytest stops what it started."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise_interrupt)
-    sys.stdout.reconfigure(line_buffering=True)
-
-
 def run(options: argparse.Namespace) -> int:
-    stop_cleanly_on_termination()
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-    if options.exercise:
-        chosen = [find_exercise(root, options.exercise)]
+    kit = Kit.find()
+    root = kit.root
+    chosen_id = kit.exercise(options.exercise).id if options.exercise else None
+    impl = check_impl(kit, options.impl, [chosen_id] if chosen_id else [])
+    check_redis(options.redis)
+    interrupt_on_terminate()  # a `kill` stops a check as Ctrl-C does, so pytest stops what it started
+    if chosen_id:
+        chosen = [find_exercise(root, chosen_id)]
     else:
         progress = Progress(root)
         standings = [standing(root, e, progress) for e in exercises(root)]
@@ -246,5 +285,5 @@ def run(options: argparse.Namespace) -> int:
     for index, exercise in enumerate(chosen):
         if index:
             print("\n" + "─" * 72 + "\n")
-        results.append(check_exercise(root, exercise, options.impl, options.redis))
+        results.append(check_exercise(root, exercise, impl, options.redis))
     return 0 if all(r.passed for r in results) else 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ticketrail import config as grading_config
+from ticketrail.commands._common import fail
 from ticketrail.feedback_html import write_class_feedback_html
-from ticketrail.kit import find_kit_root
+from ticketrail.kit import Kit
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,10 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(options: argparse.Namespace) -> int:
     if not (options.results / "records").is_dir():
-        print(f"{options.results} holds no graded records: run `ticketrail grade SUBMISSIONS --out {options.results}`.")
-        return 1
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-    written = write_class_feedback_html(options.results, grading_config.load(root / "grading.yml"))
+        fail(f"{options.results} holds no graded records: run `ticketrail grade SUBMISSIONS --out {options.results}`.")
+    written = write_class_feedback_html(options.results, Kit.find().config)
     print(f"Wrote {len(written)} feedback page{'s' if len(written) != 1 else ''} to {options.results / 'feedback'}/ "
           "(one .html per student, beside the .md).")
     return 0

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from pathlib import Path
 
 from ticketrail import readme
-from ticketrail.kit import find_kit_root
+from ticketrail.commands._common import exercise_argument, fail
+from ticketrail.kit import Kit
 from ticketrail.progress import Progress, find_exercise
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("hint", help="show the next hint for an exercise")
-    parser.add_argument("exercise", help="the exercise number, e.g. 01")
+    exercise_argument(parser)
     parser.add_argument("--task", type=int, default=None, help="a hint about this task of the README")
     parser.add_argument("--list", action="store_true", help="list the hints, and which you have seen")
     parser.set_defaults(handler=run)
@@ -45,8 +45,10 @@ def render(hint: readme.Hint, total: int, why: str) -> str:
 
 
 def run(options: argparse.Namespace) -> int:
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    root = Kit.find().root
     exercise = find_exercise(root, options.exercise)
+    if options.task is not None and options.task < 1:
+        fail(f"--task takes a task number of exercises/{exercise.id}/README.md (1, 2, …), not {options.task}")
     hints = readme.hints(readme.read(exercise.checks_dir))
     if not hints:
         print(f"Exercise {exercise.id} has no hints in exercises/{exercise.id}/README.md.")

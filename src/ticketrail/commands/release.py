@@ -13,6 +13,7 @@ import argparse
 import ast
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import yaml
 
 from ticketrail import classroom
 from ticketrail import config as grading_config
-from ticketrail.kit import find_kit_root
+from ticketrail.commands._common import fail
+from ticketrail.kit import Kit, normalise_id
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SKIPPED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".ticketrail")
@@ -42,13 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 class ReleaseError(RuntimeError):
-    pass
+    """The kit is not ready to release (an exercise lacks its starter, README or self-checks)."""
 
 
 def chosen_exercises(root: Path, config: grading_config.GradingConfig, only: list[str] | None) -> list[str]:
     ready = [e for e in sorted(config.exercises) if (root / "exercises" / e).is_dir()]
     if only:
-        wanted = [e.zfill(2) for e in only]
+        wanted = [normalise_id(e) or e.strip() for e in only]
         unknown = [e for e in wanted if e not in ready]
         if unknown:
             raise ReleaseError(f"no exercise {', '.join(unknown)} to release (there are: {', '.join(ready)})")
@@ -213,25 +215,31 @@ def find_leaks(root: Path, handout: Path) -> list[str]:
 
 
 def run(options: argparse.Namespace) -> int:
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    kit = Kit.find()
+    root = kit.root
     out = options.out.resolve()
+    if out.exists() and not out.is_dir():
+        fail(f"{out} is a file; the handout is a folder: choose another name.")
     if out.exists() and any(out.iterdir()) and not options.force:
-        print(f"{out} exists and is not empty; choose another folder or add --force to replace it.")
-        return 1
+        fail(f"{out} exists and is not empty; choose another folder or add --force to replace it.")
+    try:
+        chosen_exercises(root, kit.config, options.only)  # a wrong --only is refused before anything is written
+    except (ReleaseError, grading_config.ConfigError) as error:
+        fail(f"cannot release: {error}")
     out.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         released = build(root, scratch / "handout", options.only)
         leaks = find_leaks(root, scratch / "handout")
         if leaks:
-            print("The handout would leak hidden material; nothing was written:")
-            print("\n".join(f"  {leak}" for leak in leaks[:50]))
+            print("The handout would leak hidden material; nothing was written:", file=sys.stderr)
+            print("\n".join(f"  {leak}" for leak in leaks[:50]), file=sys.stderr)
             return 1
         if out.exists():
             shutil.rmtree(out)
         (scratch / "handout").rename(out)
     except (ReleaseError, grading_config.ConfigError) as error:
-        print(f"Cannot release: {error}")
+        print(f"ticketrail: cannot release: {error}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -10,15 +10,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
-from pathlib import Path
+import sys
 
-from ticketrail.kit import find_kit_root
+from ticketrail.commands._common import exercise_argument
+from ticketrail.kit import PRISTINE_DIR, Kit
 from ticketrail.progress import STATE_DIR, Progress, changed_from_pristine, files_of, find_exercise, pristine_files
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("reset", help="restore an exercise's starter code (asks first)")
-    parser.add_argument("exercise", help="the exercise number, e.g. 01")
+    exercise_argument(parser)
     parser.add_argument("--yes", action="store_true", help="do not ask")
     parser.set_defaults(handler=run)
 
@@ -31,12 +32,13 @@ def confirm(question: str) -> bool:
 
 
 def run(options: argparse.Namespace) -> int:
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    kit = Kit.find()
+    root = kit.root
     exercise = find_exercise(root, options.exercise)
     pristine = pristine_files(root, exercise.id)
     if pristine is None:
         print(f"There is no copy of the starter of exercise {exercise.id} to restore from "
-              f"({root / '.pristine' / exercise.id} does not exist and this is not a git checkout).")
+              f"({root / PRISTINE_DIR / exercise.id} does not exist and this is not a git checkout).", file=sys.stderr)
         return 1
     changed = changed_from_pristine(root, exercise) or []
     restored = [name for name in changed if name in pristine]

@@ -8,10 +8,11 @@ import signal
 import socket
 import sys
 import time
-from pathlib import Path
 
-from ticketrail import config as grading_config
-from ticketrail.kit import find_kit_root, resolve_impl
+from ticketrail import startup
+from ticketrail.commands._common import check_redis, describe_redis, exercise_argument, fail, find_kit, \
+    impl_argument, interrupt_on_terminate, redis_argument
+from ticketrail.kit import Kit, resolve_impl
 from ticketrail.procs import Child, ChildFailed, free_port
 from ticketrail.redisd import start_redis
 from ticketrail.services import SHORT_NAMES
@@ -21,10 +22,10 @@ from ticketrail.worldctl import WorldProcess
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="start Redis, the world, the API and the workers of an exercise")
-    parser.add_argument("exercise", help="the exercise number, e.g. 01")
-    parser.add_argument("--impl", default="starter", help="starter (default), reference, or a folder")
+    exercise_argument(parser)
+    impl_argument(parser, find_kit())
     parser.add_argument("--port", type=int, default=8000, help="the API's port (default 8000, or a free one)")
-    parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL")
+    redis_argument(parser)
     parser.add_argument("--time-scale", type=float, default=1.0, help="1.0 is the lecture's real durations")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="set an environment variable for every program, e.g. EVENT_BUS=pubsub (repeatable)")
@@ -51,31 +52,32 @@ def _env_options(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, equals, value = pair.partition("=")
         if not equals or not name:
-            raise SystemExit(f"--env takes NAME=VALUE, not {pair!r}")
+            fail(f"--env takes NAME=VALUE, not {pair!r}")
         env[name] = value
     return env
 
 
-def _stop_on(signum: int, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def run(options: argparse.Namespace) -> int:
+    kit = Kit.find()
+    exercise = kit.exercise(options.exercise)
+    env = {**exercise.env, **_env_options(options.env)}
+    check_redis(options.redis)
+    impl = resolve_impl(kit.root, options.impl, exercise.id)
     # A closed terminal or a `kill` stops everything as Ctrl-C does, leaving no Redis or API behind.
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop_on)
-    sys.stdout.reconfigure(line_buffering=True)  # labelled logs appear as they come, also through a pipe
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-    exercise = grading_config.load(root / "grading.yml").exercise(options.exercise)
-    impl = resolve_impl(root, options.impl, exercise.id)
+    interrupt_on_terminate()
     redis = world = system = None
     try:
         redis = start_redis(options.redis)
+        print(f"[ticketrail] exercise {exercise.id}: {exercise.title}; Redis: {describe_redis(redis)}")
         world = WorldProcess(time_scale=options.time_scale)
-        system = System(impl, redis.url, world.url, {**exercise.env, **_env_options(options.env)})
+        system = System(impl, redis.url, world.url, env)
         return _serve(options, exercise, system, world)
     except ChildFailed as error:
-        print(f"[ticketrail] {error}")
+        found = startup.crash(error.child.log(), system.impl_dir, _role(error.child.name)) if system else None
+        print(f"[ticketrail] {found or error}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as error:  # a program's file is not in the folder: the System's message names it
+        print(f"[ticketrail] {error}", file=sys.stderr)
         return 1
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -86,9 +88,12 @@ def run(options: argparse.Namespace) -> int:
                 started.stop()
 
 
+def _role(name: str) -> str:
+    return "the API" if name.startswith("api") else name
+
+
 def _serve(options, exercise, system: System, world: WorldProcess) -> int:
-    print(f"[ticketrail] exercise {exercise.id}: {exercise.title} ({system.impl_dir})")
-    print(f"[ticketrail] Redis at {system.redis_url}; the world at {world.url}, time scale {options.time_scale}")
+    print(f"[ticketrail] your files: {system.impl_dir}; the world at {world.url}, time scale {options.time_scale}")
     tails = []
     if exercise.run_api:
         port = options.port if _port_free(options.port) else free_port()
@@ -109,6 +114,9 @@ def _serve(options, exercise, system: System, world: WorldProcess) -> int:
                 print(f"[{label}] {line}")
             if not tail.child.alive():
                 print(f"[{label}] {tail.child.describe_exit()}")
+                found = startup.crash(tail.child.log(), system.impl_dir, _role(label), happened="stopped")
+                if found is not None:
+                    print(f"[ticketrail] {found.headline}")
                 tails.remove((label, tail))
         calls = world.control.ledger()
         for call in calls[seen:]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ticketrail.kit import find_kit_root
+from ticketrail.kit import Kit
 from ticketrail.progress import DONE, IN_PROGRESS, NOT_STARTED, Progress, Standing, exercises, standing
 
 MARKS = {DONE: "✔", IN_PROGRESS: "…", NOT_STARTED: "·"}
@@ -37,7 +36,7 @@ def next_step(standings: list[Standing]) -> str:
 
 
 def run(options: argparse.Namespace) -> int:
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    root = Kit.find().root
     progress = Progress(root)
     standings = [standing(root, exercise, progress) for exercise in exercises(root)]
     if not standings:

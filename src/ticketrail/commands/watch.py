@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-from ticketrail.commands.check import check_exercise, stop_cleanly_on_termination
-from ticketrail.kit import find_kit_root, resolve_impl
+from ticketrail.commands._common import check_impl, check_redis, exercise_argument, fail, find_kit, impl_argument, \
+    interrupt_on_terminate, redis_argument
+from ticketrail.commands.check import check_exercise
+from ticketrail.kit import Kit
 from ticketrail.progress import find_exercise
 
 Snapshot = dict[str, tuple[int, int]]
@@ -21,9 +23,9 @@ Snapshot = dict[str, tuple[int, int]]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("watch", help="re-run an exercise's checks whenever you save a file")
-    parser.add_argument("exercise", help="the exercise number, e.g. 01")
-    parser.add_argument("--impl", default="starter", help="starter (default: your work), reference, or a folder")
-    parser.add_argument("--redis", default=None, help="server, embedded or a redis:// URL")
+    exercise_argument(parser)
+    impl_argument(parser, find_kit())
+    redis_argument(parser)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the files")
     parser.set_defaults(handler=run)
 
@@ -59,14 +61,19 @@ def wait_for_change(folders: list[Path], before: Snapshot, interval: float, sett
 
 
 def run(options: argparse.Namespace) -> int:
-    stop_cleanly_on_termination()
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-    exercise = find_exercise(root, options.exercise)
-    folder = resolve_impl(root, options.impl, exercise.id)
+    kit = Kit.find()
+    exercise = find_exercise(kit.root, options.exercise)
+    impl = check_impl(kit, options.impl, [exercise.id])
+    check_redis(options.redis)
+    if options.interval <= 0:
+        fail(f"--interval takes a number of seconds above 0, not {options.interval:g}")
+    interrupt_on_terminate()
+    root = kit.root
+    folder = kit.impl_folder(impl, exercise.id)
     folders = [folder, exercise.checks_dir]
     state = snapshot(folders)
     while True:
-        check_exercise(root, exercise, options.impl, options.redis)
+        check_exercise(root, exercise, impl, options.redis)
         print(f"\nWatching {folder} for changes (every {options.interval:g} s); Ctrl-C stops.\n", flush=True)
         state = wait_for_change(folders, state, options.interval)
         print("─" * 72, flush=True)
