@@ -213,6 +213,16 @@ class Child:
 
     def signal(self, signum: int) -> None:
         self.signalled = True
+        if self.jail is not None and signum != signal.SIGKILL:
+            # bubblewrap's own process outside the jail would die of SIGTERM (and take the jail with it): a
+            # signal to stop or pause is for the program inside, as it is without a jail.
+            for pid in procfs.group_members(self.process.pid):
+                if pid != self.process.pid:
+                    try:
+                        os.kill(pid, signum)
+                    except ProcessLookupError:
+                        pass
+            return
         try:
             os.killpg(self.process.pid, signum)
         except ProcessLookupError:

@@ -5,7 +5,7 @@
 
 from pathlib import Path
 
-NAME = '=HYPERLINK("http://example.invalid","ok")'
+NAME = '=1+1 "Ada"'
 APP = '''import sys
 print("ATTACK escape \\x1b]0;pwned\\x07\\x1b[2J\\x00 done", flush=True)
 raise SystemExit("ATTACK escape \\x1b[31mred\\x1b[0m \\x07 \\x00 =cmd|' /C calc'!A0")

@@ -1,6 +1,6 @@
 # attack: read the hidden graders, the reference, grading.yml, the grader's environment and other students' work from disk, and print them into the feedback
 # honest: 0 it prints what it read and stops, so every test shows its last lines: they must hold no hidden text
-# proof: graders: DENIED
+# proof: ATTACK found | ATTACK done reading
 import glob
 import os
 
