@@ -16,12 +16,14 @@ from ticketrail import config
 from ticketrail.grading import submissions
 from ticketrail.grading.submissions import (
     FolderTree,
+    Identity,
     Rejected,
     ZipTree,
     content_root,
     discover,
     find_handin,
     git_head,
+    identity,
 )
 
 from helpers import KIT
@@ -80,11 +82,67 @@ def test_files_at_the_top_count_only_when_one_exercise_is_graded(tmp_path):
 
 def test_a_missing_file_is_explained_with_what_was_there_instead(tmp_path):
     (tmp_path / "01").mkdir()
-    (tmp_path / "01" / "main.py").write_bytes(APP)
+    (tmp_path / "01" / "notes.txt").write_bytes(b"my notes")
     handin = find_handin(FolderTree(tmp_path), SPEC, flat=False)
     assert not handin.complete
     message = handin.explain_missing()
-    assert "app.py is missing" in message and "main.py" in message and "scores 0" in message
+    assert "app.py is missing" in message and "Found there instead: notes.txt" in message and "scores 0" in message
+
+
+@pytest.mark.parametrize("handed_in", ["main.py", "App.py", "app (1).py", "app.py.txt", "ap.py"])
+def test_a_file_handed_in_under_the_wrong_name_is_reported_by_name(tmp_path, handed_in):
+    (tmp_path / "01").mkdir()
+    (tmp_path / "01" / handed_in).write_bytes(APP)
+    (tmp_path / "01" / "README.md").write_bytes(b"# my work")
+    message = find_handin(FolderTree(tmp_path), SPEC, flat=False).explain_missing()
+    assert f"Found `{handed_in}`; the exercise wants `app.py`" in message, message
+    assert "Found there also: README.md" in message, message
+
+
+def test_two_missing_files_are_each_matched_to_their_look_alike(tmp_path):
+    spec = config.load(KIT / "grading.yml").exercise("02")
+    (tmp_path / "02").mkdir()
+    (tmp_path / "02" / "api.py").write_bytes(APP)
+    (tmp_path / "02" / "wroker.py").write_bytes(APP)
+    handin = find_handin(FolderTree(tmp_path), spec, flat=False)
+    assert handin.misnamed == {"app.py": "api.py", "worker.py": "wroker.py"}, handin.misnamed
+    assert handin.missing == ["app.py", "worker.py"]
+
+
+def test_an_unrelated_file_is_not_offered_as_the_missing_one(tmp_path):
+    (tmp_path / "01").mkdir()
+    (tmp_path / "01" / "helpers.py").write_bytes(APP)
+    (tmp_path / "01" / "tests.py").write_bytes(APP)
+    handin = find_handin(FolderTree(tmp_path), SPEC, flat=False)
+    assert handin.misnamed == {}, "with two unexpected Python files, which one was meant is a guess"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("Kim Nguyen_302117_assignsubmission_file_", Identity("Kim Nguyen", "302117", "moodle")),
+    ("Kim Nguyen_302117_assignsubmission_file_ticketrail", Identity("Kim Nguyen", "302117", "moodle")),
+    ("Anne-Marie de la Tour_88_assignsubmission_file_", Identity("Anne-Marie de la Tour", "88", "moodle")),
+    ("nguyenkim_302117_9876543_ticketrail", Identity("nguyenkim", "302117", "canvas")),
+    ("nguyenkim_late_302117_9876543_ticketrail-1", Identity("nguyenkim", "302117", "canvas", late=True)),
+    ("Week 9_knguyen_attempt_2026-02-14-18-30-00_ticketrail", Identity("knguyen", "knguyen", "blackboard")),
+    ("Week_9 Ticket_Rail_knguyen_attempt_2026-02-14-18-30-00", Identity("knguyen", "knguyen", "blackboard")),
+    ("ada_lovelace", Identity("ada_lovelace")),
+    ("O'Brien, Liam", Identity("O'Brien, Liam")),
+])
+def test_an_lms_download_name_becomes_a_name_and_an_id(name, expected):
+    assert identity(name) == expected
+
+
+def test_the_key_stays_the_whole_download_name_so_two_attempts_stay_apart(tmp_path):
+    for attempt in ("2026-02-14-18-30-00", "2026-02-15-09-00-00"):
+        make_zip(tmp_path / f"Week 9_knguyen_attempt_{attempt}_ticketrail.zip", {"01/app.py": APP})
+        (tmp_path / f"Week 9_knguyen_attempt_{attempt}.txt").write_text("Name: Kim Nguyen (knguyen)\n")
+    found, notes = discover(tmp_path)
+    assert [s.student for s in found] == [f"Week 9_knguyen_attempt_{a}_ticketrail"
+                                          for a in ("2026-02-14-18-30-00", "2026-02-15-09-00-00")]
+    assert {s.identity.id for s in found} == {"knguyen"}
+    assert notes == ["blackboard id knguyen handed in 2 times (Week 9_knguyen_attempt_2026-02-14-18-30-00_ticketrail, "
+                     "Week 9_knguyen_attempt_2026-02-15-09-00-00_ticketrail): each is graded under its own name; "
+                     "keep the one that counts"], "Blackboard's receipts hold no work and are passed over quietly"
 
 
 def test_a_symbolic_link_is_refused_and_reported(tmp_path):

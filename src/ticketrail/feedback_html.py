@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ticketrail.commands.check import learner_message
 from ticketrail.grading.records import write_atomically
+from ticketrail.textsafe import clean
 
 if TYPE_CHECKING:
     from ticketrail.grading.exports import ClassView
@@ -171,14 +172,15 @@ def markdown_to_html(markdown: str) -> str:
 def page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+            f"<title>{html.escape(clean(title))}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
 
 
 def feedback_html(view: ClassView, student: str) -> str:
     # Imported here so that grading/exports.py can import this module to write the page beside the Markdown.
     from ticketrail.grading.exports import feedback_markdown
 
-    return page(f"Feedback: {student}", markdown_to_html(feedback_markdown(view, student)))
+    # The Markdown is clean already; cleaning again keeps this page safe whatever Markdown it is given.
+    return page(f"Feedback: {student}", markdown_to_html(clean(feedback_markdown(view, student))))
 
 
 def write_feedback_html(out: Path, view: ClassView, student: str) -> Path:

@@ -1,8 +1,11 @@
 """What a batch hands the instructor, built from the records: Gradescope results.json per student,
-grades.csv (one row per student), tests.csv (one row per test), feedback/<student>.md, a summary table.
+grades.csv (one row per student), tests.csv (one row per test), feedback/<student>.md, report.html
+(the class at a glance), a summary table.
 
 Points and visibility come from grading.yml as it is now, applied to the recorded outcomes,
 so changing them needs no regrading. Hidden tests show their name and outcome only.
+Every text that came from a submission (its name, its programs' output) passes through textsafe
+on its way out: no terminal escapes in the feedback, no formulas in the spreadsheets.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from pathlib import Path
 from ticketrail.config import ExerciseSpec, GradingConfig
 from ticketrail.grading.records import Record, write_atomically
 from ticketrail.grading.runner import ExerciseResult, TestResult
+from ticketrail.grading.submissions import Identity, identity
 from ticketrail.feedback_html import write_feedback_html
+from ticketrail.textsafe import cell, clean
 
 SCORED = ("graded", "timeout", "missing")  # an exercise in any other state has no score yet, not a 0
 
@@ -34,7 +39,7 @@ def humanize(test_name: str) -> str:
 def for_learner(message: str) -> str:
     """A failure message as the learner reads it: without pytest's exception prefix and its `assert ...`
     introspection, which repeat the message in code."""
-    text = re.sub(r"^(AssertionError|Failed): ", "", message.strip())
+    text = re.sub(r"^(AssertionError|Failed): ", "", clean(message).strip())
     lines = text.splitlines()
     for index, line in enumerate(lines[1:], 1):
         if line.startswith("assert "):
@@ -64,6 +69,9 @@ class ClassView:
         self.records = records
         self.exercise_ids = exercise_ids
 
+    def identity(self, student: str) -> Identity:
+        return identity(student)
+
     def result(self, student: str, exercise_id: str) -> ExerciseResult | None:
         record = self.records.get(student)
         if record is None or exercise_id not in record.exercises:
@@ -82,17 +90,21 @@ class ClassView:
         return None if any(score is None for score in scores) else sum(scores)
 
     def status(self, student: str) -> str:
+        """What is not plain about the student's grading, exercises grouped: "02, 03 missing; 05 timeout"."""
         record = self.records.get(student)
-        notes = []
+        grouped: dict[str, list[str]] = {}
         for eid in self.exercise_ids:
             result = self.result(student, eid)
             if result is None:
-                notes.append(f"{eid} not graded")
+                grouped.setdefault("not graded", []).append(eid)
             elif result.status != "graded":
-                notes.append(f"{eid} {result.status}")
+                grouped.setdefault(result.status, []).append(eid)
+        notes = [f"{', '.join(ids)} {status}" for status, ids in grouped.items()]
         if record is not None and record.problems:
             count = len(record.problems)
             notes.append(f"{count} problem{'s' if count > 1 else ''} with the submission")
+        if self.identity(student).late:
+            notes.append("late")
         return "; ".join(notes) or "ok"
 
 
@@ -140,7 +152,7 @@ def gradescope_results(view: ClassView, student: str) -> dict:
             tests.append(entry)
     output = "\n".join(summary)
     if record is not None and record.problems:
-        output += "\n\n**About your submission:**\n" + "\n".join(f"- {problem}" for problem in record.problems)
+        output += "\n\n**About your submission:**\n" + "\n".join(f"- {clean(problem)}" for problem in record.problems)
     return {
         "score": total,
         "execution_time": round(seconds),
@@ -148,8 +160,10 @@ def gradescope_results(view: ClassView, student: str) -> dict:
         "output_format": "md",
         "tests": tests,
         "extra_data": {
-            "student": student,
-            "source": record.source if record else "",
+            "student": clean(student),
+            "name": clean(view.identity(student).name),
+            "id": clean(view.identity(student).id),
+            "source": clean(record.source) if record else "",
             "commit": record.commit if record else None,
             "exercises": {eid: {"status": item.status, "key": item.key}
                           for eid, item in (record.exercises.items() if record else [])},
@@ -167,37 +181,48 @@ def _status_words(result: ExerciseResult) -> str:
 
 
 # --- CSV ----------------------------------------------------------------------------------
+# Written for spreadsheets as much as for csv readers: a BOM so that Excel reads UTF-8 (O'Brien, Nguyễn),
+# CR LF line ends and quoting as RFC 4180 has them, and every text cell through textsafe.cell, so that
+# no name or message becomes a formula. Numbers are written as numbers.
+
+BOM = "\ufeff"
+CELL_CAP = 4000  # a message longer than this is in the records; Excel's hard limit is 32,767 characters
+
+
+def _spreadsheet(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerows(rows)
+    return BOM + out.getvalue()
 
 
 def grades_csv(view: ClassView) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", *view.exercise_ids, "total", "max", "status"])
+    rows = [["student", "name", "id", *view.exercise_ids, "total", "max", "status"]]
     maximum = sum(view.max_score(eid) for eid in view.exercise_ids)
     for student in view.students:
+        who = view.identity(student)
         scores = [view.score(student, eid) for eid in view.exercise_ids]
         total = view.total(student)
-        writer.writerow([student, *("" if s is None else points(s) for s in scores),
-                         "" if total is None else points(total), points(maximum), view.status(student)])
-    return out.getvalue()
+        rows.append([cell(student), cell(who.name), cell(who.id), *("" if s is None else points(s) for s in scores),
+                     "" if total is None else points(total), points(maximum), cell(view.status(student))])
+    return _spreadsheet(rows)
 
 
 def tests_csv(view: ClassView) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", "exercise", "test", "visibility", "status", "outcome", "score", "max_score",
-                     "seconds", "message"])
+    rows = [["student", "name", "exercise", "test", "visibility", "status", "outcome", "score", "max_score",
+             "seconds", "message"]]
     for student in view.students:
+        name = cell(view.identity(student).name)
         for eid in view.exercise_ids:
             result = view.result(student, eid)
             if result is None:
                 continue
             scored = result.status in SCORED
             for test in result.tests:
-                writer.writerow([student, eid, test.name, test.visibility, result.status, test.outcome,
-                                 points(test.score) if scored else "", points(test.max_score),
-                                 f"{test.duration:.2f}", test.message[:4000]])
-    return out.getvalue()
+                rows.append([cell(student), name, eid, test.name, test.visibility, result.status, test.outcome,
+                             points(test.score) if scored else "", points(test.max_score),
+                             f"{test.duration:.2f}", cell(test.message[:CELL_CAP])])
+    return _spreadsheet(rows)
 
 
 # --- feedback -----------------------------------------------------------------------------
@@ -211,12 +236,12 @@ def _fenced(text: str) -> str:
 
 def feedback_markdown(view: ClassView, student: str) -> str:
     record = view.records.get(student)
-    lines = [f"# Feedback: {student}", ""]
+    lines = [f"# Feedback: {clean(student)}", ""]
     total, maximum = view.total(student), sum(view.max_score(eid) for eid in view.exercise_ids)
     if total is not None:
         lines += [f"**Total: {points(total)} / {points(maximum)}**", ""]
     if record is not None and record.problems:
-        lines += ["## About your submission", ""] + [f"- {problem}" for problem in record.problems] + [""]
+        lines += ["## About your submission", ""] + [f"- {clean(problem)}" for problem in record.problems] + [""]
     for eid in view.exercise_ids:
         result = view.result(student, eid)
         spec = view.config.exercise(eid)
@@ -228,15 +253,15 @@ def feedback_markdown(view: ClassView, student: str) -> str:
         lines += [f"## {eid} · {result.title}: {mark}", ""]
         exercise = record.exercises[eid] if record else None
         if result.status == "missing":
-            lines += [result.note, ""]
+            lines += [clean(result.note), ""]
             continue
         if result.status in ("ungradable", "rejected"):
             lines += [f"Not graded yet: {_status_words(result)}. Your instructor will look at it.", ""]
             if result.status == "rejected":
-                lines += [result.note, ""]
+                lines += [clean(result.note), ""]
             continue
         if exercise is not None and exercise.files:
-            where = f"`{exercise.folder}/`" if exercise.folder else "the top folder"
+            where = f"`{clean(exercise.folder)}/`" if exercise.folder else "the top folder"
             lines += [f"Graded from {where}: {', '.join(f'`{name}`' for name in exercise.files)}.", ""]
         if result.status == "timeout":
             lines += ["The checks stopped at the time limit; the ones that finished kept their points.", ""]
@@ -272,12 +297,12 @@ def summary_table(view: ClassView, students: list[str] | None = None) -> str:
     rows = []
     maximum = sum(view.max_score(eid) for eid in view.exercise_ids)
     for student in students:
-        cells = [student]
+        cells = [clean(student)]
         for eid in view.exercise_ids:
             score = view.score(student, eid)
             cells.append("—" if score is None else f"{points(score)}/{points(view.max_score(eid))}")
         total = view.total(student)
-        cells += ["—" if total is None else f"{points(total)}/{points(maximum)}", view.status(student)]
+        cells += ["—" if total is None else f"{points(total)}/{points(maximum)}", clean(view.status(student))]
         rows.append(cells)
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     render = lambda row: "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()  # noqa: E731
@@ -294,9 +319,18 @@ def write_student(out: Path, view: ClassView, student: str) -> None:
     write_feedback_html(out, view, student)
 
 
+def write_tables(out: Path, view: ClassView) -> None:
+    """grades.csv, tests.csv and report.html: the class-wide outputs, from the records alone."""
+    # Imported here: the report builds on this module's ClassView and helpers.
+    from ticketrail.grading.class_report import write_class_report
+
+    write_atomically(out / "grades.csv", grades_csv(view))
+    write_atomically(out / "tests.csv", tests_csv(view))
+    write_class_report(out, view)
+
+
 def write_class(out: Path, view: ClassView) -> None:
     for student in view.students:
         if view.records.get(student) is not None:
             write_student(out, view, student)
-    write_atomically(out / "grades.csv", grades_csv(view))
-    write_atomically(out / "tests.csv", tests_csv(view))
+    write_tables(out, view)

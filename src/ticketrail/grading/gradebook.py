@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 from ticketrail.grading.exports import SCORED, ClassView
+from ticketrail.textsafe import cell
 
 NOTEBOOK = "graders"
 
@@ -40,6 +41,10 @@ def write_gradebook(path: Path, view: ClassView, course_id: str = "default_cours
         f"student id {student!r} holds a comma: nbgrader's CSV export does not quote fields, so its row will "
         "be split wrongly there (grades.csv from this command is quoted correctly)"
         for student in view.students if "," in student or '"' in student
+    ] + [
+        f"student id {student!r} would read as a formula in a spreadsheet opening nbgrader's CSV export "
+        "(grades.csv from this command guards it)"
+        for student in view.students if cell(student) != student and "," not in student and '"' not in student
     ]
     with warnings.catch_warnings(), Gradebook(f"sqlite:///{path.resolve()}", course_id=course_id) as gradebook:
         # nbgrader's own SQLAlchemy use warns about its session on every submission; nothing to act on here
@@ -60,7 +65,9 @@ def write_gradebook(path: Path, view: ClassView, course_id: str = "default_cours
             results = {eid: view.result(student, eid) for eid in view.exercise_ids}
             if not any(results.values()):
                 continue
-            gradebook.update_or_create_student(student)
+            # nbgrader's CSV export writes names as they are, unquoted: only spreadsheet-safe text goes in.
+            who = view.identity(student)
+            gradebook.update_or_create_student(student, last_name=cell(who.name), lms_user_id=cell(who.id) or None)
             for eid, result in results.items():
                 if result is None:
                     continue

@@ -7,7 +7,9 @@ unpacked onto the disk: its listing is checked and the few files needed are read
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import os
 import re
 import stat
 import zipfile
@@ -46,6 +48,43 @@ class Submission:
     def source(self) -> str:
         return self.path.name + ("/" if self.path.is_dir() else "")
 
+    @property
+    def identity(self) -> "Identity":
+        return identity(self.student)
+
+
+# --- who handed it in: the names LMS bulk downloads give ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The student behind a submission's name. The name itself stays the key: it is unique in the folder
+    and the same on every download, where a display name is neither."""
+
+    name: str  # as the LMS shows the student: "Kim Nguyen"; Canvas gives only "nguyenkim"
+    id: str = ""  # the LMS's participant id, user id or username; empty for a plain folder
+    lms: str = ""  # moodle, canvas, blackboard; empty when the name follows none of them
+    late: bool = False  # Canvas marks a late submission in its name
+
+
+# Moodle: "Kim Nguyen_302117_assignsubmission_file_" (a folder per student), or the file's own name after it.
+MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?:file|onlinetext)_(?P<file>.*)$")
+# Canvas: "nguyenkim_302117_9876543_ticketrail.zip", late ones "nguyenkim_late_302117_9876543_ticketrail.zip".
+CANVAS = re.compile(r"^(?P<name>[^_]+?)(?P<late>_late)?_(?P<id>\d+)_(?P<submission>\d+)_(?P<file>.+)$", re.IGNORECASE)
+# Blackboard: "Week 9_kimn_attempt_2026-02-14-18-30-00_ticketrail.zip", and a receipt without the file part.
+BLACKBOARD = re.compile(r"^(?P<assignment>.+)_(?P<id>[^_]+)_attempt_(?P<date>\d{4}(?:-\d\d){5})(?:_(?P<file>.+))?$")
+
+
+def identity(student: str) -> Identity:
+    """The name and id an LMS bulk download packed into `student` (a folder's or zip's name)."""
+    if match := MOODLE.match(student):
+        return Identity(match["name"].strip(), match["id"], "moodle")
+    if match := BLACKBOARD.match(student):
+        return Identity(match["id"], match["id"], "blackboard")
+    if match := CANVAS.match(student):
+        return Identity(match["name"], match["id"], "canvas", late=bool(match["late"]))
+    return Identity(student)
+
 
 def discover(folder: Path) -> tuple[list[Submission], list[str]]:
     """The submissions in `folder`, by student name, and notes on what was passed over."""
@@ -63,6 +102,8 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
             found.setdefault(path.name, []).append(Submission(path.name, path, kind))
         elif path.is_file() and path.suffix.lower() == ".zip":
             found.setdefault(path.stem, []).append(Submission(path.stem, path, "zip"))
+        elif path.suffix.lower() == ".txt" and (match := BLACKBOARD.match(path.stem)) and not match["file"]:
+            continue  # the receipt Blackboard writes beside each attempt: it holds no work
         else:
             ignored.append(f"{path.name} (neither a folder nor a zip)")
     notes = [f"ignored {', '.join(ignored)}"] if ignored else []
@@ -73,6 +114,15 @@ def discover(folder: Path) -> tuple[list[Submission], list[str]]:
             notes.append(f"{student} handed in twice ({names}): not graded until one of them is removed")
             continue
         submissions.append(candidates[0])
+    by_person: dict[tuple[str, str], list[str]] = {}
+    for submission in submissions:
+        who = submission.identity
+        if who.lms:
+            by_person.setdefault((who.lms, who.id), []).append(submission.student)
+    for (lms, person), students in sorted(by_person.items()):
+        if len(students) > 1:
+            notes.append(f"{lms} id {person} handed in {len(students)} times ({', '.join(sorted(students))}): each is "
+                         "graded under its own name; keep the one that counts")
     return sorted(submissions, key=lambda s: s.student), notes
 
 
@@ -160,22 +210,54 @@ class FolderTree(Tree):
         return git_head(self.root / ".git")
 
 
+GIT_REF = re.compile(r"^refs/[A-Za-z0-9._/-]{1,200}$")
+GIT_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
 def git_head(git_dir: Path) -> str | None:
-    """The checked-out commit of a git checkout, read from its files (no git needed)."""
+    """The checked-out commit of a git checkout, read from its files (no git needed).
+
+    The files are the student's: read as root, so never through a link, never a FIFO or a device, never more
+    than a few KiB, and only a ref inside refs/ and a commit id that looks like one are believed."""
+    head = _small_git_file(git_dir, "HEAD", 4096)
+    if head is None:
+        return None
+    head = head.strip()
+    if head.startswith("ref:"):
+        ref = head[4:].strip()
+        if not GIT_REF.match(ref) or ".." in ref.split("/"):
+            return None
+        loose = _small_git_file(git_dir, ref, 4096)
+        if loose is not None:
+            head = loose.strip()
+        else:
+            packed = _small_git_file(git_dir, "packed-refs", 1024 * 1024) or ""
+            head = next((sha for sha, _, name in (line.partition(" ") for line in packed.splitlines())
+                         if name.strip() == ref), "")
+    return head if GIT_SHA.match(head) else None
+
+
+def _small_git_file(git_dir: Path, rel: str, cap: int) -> str | None:
+    """A regular file under `git_dir`, reached through no link, or None."""
+    fd = None
     try:
-        head = (git_dir / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head or None
-        ref = head.split(":", 1)[1].strip()
-        if (git_dir / ref).is_file():
-            return (git_dir / ref).read_text().strip() or None
-        for line in (git_dir / "packed-refs").read_text().splitlines():
-            sha, _, name = line.partition(" ")
-            if name.strip() == ref:
-                return sha
+        fd = os.open(git_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        for part in rel.split("/")[:-1]:
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        file_fd = os.open(rel.split("/")[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        try:
+            if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+                return None
+            return os.read(file_fd, cap + 1)[:cap].decode("ascii", "replace")
+        finally:
+            os.close(file_fd)
     except OSError:
         return None
-    return None
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 class ZipTree(Tree):
@@ -299,6 +381,7 @@ class Handin:
     refused: list[str] = field(default_factory=list)
     looked_in: list[str] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)  # what the folder held instead, to help find a misnamed file
+    misnamed: dict[str, str] = field(default_factory=dict)  # a missing file → the file that looks like it
 
     @property
     def complete(self) -> bool:
@@ -319,8 +402,12 @@ class Handin:
         where = ", ".join(f"{folder}/" if folder else "the top folder" for folder in self.looked_in)
         lines = [f"{', '.join(self.missing)} {'is' if len(self.missing) == 1 else 'are'} missing from the "
                  f"submission for exercise {self.exercise} (looked in {where})."]
-        if self.seen:
-            lines.append(f"Found there instead: {', '.join(self.seen[:12])}{' …' if len(self.seen) > 12 else ''}.")
+        for wanted, found in self.misnamed.items():
+            lines.append(f"Found `{found}`; the exercise wants `{wanted}`: rename it to {wanted} and hand it in again.")
+        others = [name for name in self.seen if name not in self.misnamed.values()]
+        if others:
+            lines.append(f"Found there {'also' if self.misnamed else 'instead'}: {', '.join(others[:12])}"
+                         f"{' …' if len(others) > 12 else ''}.")
         lines += self.refused
         lines.append("This exercise scores 0; hand in the files under these exact names.")
         return "\n".join(lines)
@@ -336,6 +423,7 @@ def find_handin(tree: Tree, spec: ExerciseSpec, flat: bool) -> Handin:
         handin.missing = list(spec.student_files)
         existing = next((folder for folder in folders if folder and tree.is_dir(folder)), root)
         handin.seen = [name for name in tree.listdir(existing) if name not in JUNK]
+        handin.misnamed = look_alikes(handin.missing, handin.seen, spec.student_files)
         return handin
     for name in spec.student_files:
         rel = f"{chosen}/{name}" if chosen else name
@@ -351,7 +439,29 @@ def find_handin(tree: Tree, spec: ExerciseSpec, flat: bool) -> Handin:
             handin.files[name] = content
     if handin.missing:
         handin.seen = [name for name in tree.listdir(chosen) if name not in JUNK]
+        handin.misnamed = look_alikes(handin.missing, handin.seen, spec.student_files)
     return handin
+
+
+def look_alikes(missing: list[str], seen: list[str], wanted: Iterable[str]) -> dict[str, str]:
+    """For each missing file, the file in `seen` the student most likely meant: the same name in another case
+    (`App.py`), a copy's name (`app (1).py`, `app.py.txt`), a typo (`wroker.py`); and when one Python file
+    is missing and one unexpected Python file is there, that one (`main.py` for `app.py`)."""
+    strays = [name for name in seen if name not in set(wanted)]
+    found: dict[str, str] = {}
+    for name in missing:
+        stem = PurePosixPath(name).stem.lower()
+        close = [other for other in strays if other not in found.values() and (
+            other.lower() == name.lower() or other.lower().startswith((f"{stem} ", f"{stem}-", f"{stem}_",
+                                                                       f"{stem}(", f"{name.lower()}.")))]
+        close = close or difflib.get_close_matches(name, [o for o in strays if o not in found.values()], 1, 0.8)
+        if close:
+            found[name] = close[0]
+    unpaired = [name for name in missing if name not in found]
+    python = [other for other in strays if other.endswith(".py") and other not in found.values()]
+    if len(unpaired) == 1 and unpaired[0].endswith(".py") and len(python) == 1:
+        found[unpaired[0]] = python[0]
+    return found
 
 
 def _holds_any(tree: Tree, folder: str, names: Iterable[str]) -> bool:
