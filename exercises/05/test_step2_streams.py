@@ -43,6 +43,18 @@ def test_with_streams_each_subscriber_reacts_once_and_acknowledges(fanout, redis
 
 
 @pytest.mark.task(5)
+def test_a_subscriber_started_for_the_first_time_gets_the_events_already_in_the_stream(fanout):
+    fanout.start_api()
+    fanout.confirm([47])
+    fanout.start_subscribers("analytics")
+    fanout.assert_reacted_once_in_order(["analytics"], [47], advice=(
+        "Order 47 was confirmed before the analytics subscriber had ever run. Create its group from id 0 "
+        f"(`XGROUP CREATE {STREAM} analytics 0 MKSTREAM`), so that even its first start reads the events already "
+        "in the stream (README, the contract)."
+    ))
+
+
+@pytest.mark.task(5)
 def test_a_stopped_subscriber_catches_up_after_a_restart(fanout, world):
     fanout.start_subscribers("analytics")
     fanout.start_api()

@@ -18,6 +18,7 @@ from ticketrail.checks_retry import (
     DELAYED,
     EMAIL,
     POISON_TEXT,
+    PROCESSING,
     QUEUE,
     JobWatch,
     Knobs,
@@ -26,6 +27,7 @@ from ticketrail.checks_retry import (
     cpu_seconds,
     dead_entries,
     dead_entry_of,
+    delay_job,
     delayed_score_of,
     describe_calls,
     email_calls,
@@ -50,12 +52,28 @@ FROZEN = "2026-02-14T10:30:00+00:00"
 def test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt(system, world, redis_client):
     system.start_program("worker.py")
     api = system.start_api()
+    world.hold(EMAIL)
     job = JobWatch(api, redis_client, world, confirm_order(api, 4101), 4101)
+    wait_for_held_call(world, 4101, 15)
+    holders = [name for name, items in processing_lists(redis_client).items()
+               if any(job.job_id in item for item in items)]
+    assert holders, (
+        f"While the worker was sending the job's email (the check held the call), the job was on no "
+        f"{PROCESSING}* list. Reliable fetch (task 6): BRPOPLPUSH moves the job from {QUEUE} into the worker's "
+        "processing list in one step, so a worker that dies mid-email leaves the job where a reaper finds it "
+        f"(§3.2).\n{job.describe()}"
+    )
+    world.release(EMAIL)
     status = job.wait_for(["SUCCESS"], 15, "With one worker running and the email service healthy, the "
                                             "confirmed order's email job should reach SUCCESS within 15 s.")
     assert status.get("attempts") == 1, (
         f"The job succeeded on its first try, so GET /jobs/{{id}}/status should say \"attempts\": 1; it said "
         f"{status}. Count an attempt each time a worker starts the job."
+    )
+    fields = {"job_id", "status", "result", "error", "attempts"}
+    assert fields <= set(status) and status["job_id"] == job.job_id, (
+        f"GET /jobs/{job.job_id}/status answered {status}; the contract's answer has "
+        f"{', '.join(sorted(fields))}, with job_id the job's own id."
     )
     calls = job.calls()
     assert len(calls) == 1 and calls[0].effective, (
@@ -67,6 +85,11 @@ def test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt(
     assert unknown.status_code == 404, (
         f"GET /jobs/<an id nobody created>/status answered {unknown.status_code} ({unknown.text[:200]}); "
         "an unknown job is 404, not PENDING (Celery's old mistake)."
+    )
+    no_order = api.client.post("/orders/99999/confirm")
+    assert no_order.status_code == 404 and not redis_client.lrange(QUEUE, 0, -1), (
+        f"POST /orders/99999/confirm (no such order) answered {no_order.status_code} and left "
+        f"{redis_client.llen(QUEUE)} job(s) on {QUEUE}; an unknown order is 404, and no job is queued."
     )
 
 
@@ -90,7 +113,8 @@ def test_every_email_call_carries_the_job_id_as_its_idempotency_key(system, worl
 def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, world, redis_client, exercise):
     knobs = Knobs.of(exercise)
     world.fail(EMAIL, first=2, error="SMTP server busy")
-    system.start_program("worker.py")
+    for n in (1, 2):  # two workers find each due retry: it must go back on the rail once
+        system.start_program("worker.py", name=f"worker {n}")
     api = system.start_api()
     job = JobWatch(api, redis_client, world, confirm_order(api, 4301), 4301)
     sightings: list[tuple[float, float]] = []  # (score in the delayed set, when seen) while RETRY
@@ -109,15 +133,16 @@ def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, 
 
     calls = job.calls()
     assert [c.outcome for c in calls] == ["failed", "failed", "ok"], (
-        "The email should have been tried three times: failed, failed, ok.\n" + describe_calls(calls)
+        "With two workers running, the email should have been tried three times: failed, failed, ok. A due retry "
+        "goes back on the rail once, however many workers find it (only the worker whose ZREM removed it pushes "
+        "it).\n" + describe_calls(calls)
     )
-    for n in (1, 2):
-        gap, wanted = calls[n].start - calls[n - 1].end, knobs.delay(n)
+    gaps = [calls[n].start - calls[n - 1].end for n in (1, 2)]
+    for n, gap in enumerate(gaps, start=1):
+        wanted = knobs.delay(n)
         assert gap >= 0.75 * wanted, (
             f"Attempt {n + 1} started {gap:.2f} s after attempt {n} failed; the backoff says to wait "
-            f"RETRY_BASE_DELAY × 2^{n - 1} = {wanted:.2f} s. Retrying at once hammers a service that is already "
-            "failing. Put the job in jobs:email:delayed scored by its due time, and move it back to the queue "
-            f"only when due (§3.4).\n{describe_calls(calls)}"
+            f"RETRY_BASE_DELAY × 2^{n - 1} = {wanted:.2f} s. {backoff_advice(gaps, knobs)}\n{describe_calls(calls)}"
         )
     assert status.get("attempts") == 3, f"After three attempts the status should say \"attempts\": 3; it said {status}."
     assert "RETRY" in job.history, (
@@ -141,6 +166,22 @@ def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, 
         )
 
 
+def backoff_advice(gaps: list[float], knobs: Knobs) -> str:
+    """What the observed gaps between attempts look like, next to the doubling schedule."""
+    seen = ", ".join(f"{gap:.2f} s" for gap in gaps)
+    if min(gaps) < 0.1 * knobs.delay(1):
+        return (f"The gaps were {seen}: a retry started at once after its failure. Retrying at once hammers a "
+                f"service that is already failing: put the job in {DELAYED} scored by its due time, and move it "
+                "back to the queue only when due (§3.4).")
+    if len(gaps) > 1 and gaps[1] < 1.5 * gaps[0]:
+        grew = "did not grow" if gaps[1] <= 1.2 * gaps[0] else "grew by less than half"
+        return (f"The gaps were {seen}: the job waited, but the wait {grew}. The delay doubles with each "
+                "failed attempt: RETRY_BASE_DELAY × 2^(attempts − 1), with attempts the number of attempts made "
+                "so far (read it from the job's hash).")
+    return (f"The gaps were {seen}: shorter than the schedule. The delay counts from the failure: the due time is "
+            "time.time() + the delay, taken when the attempt has failed.")
+
+
 def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system, world, redis_client, exercise):
     knobs = Knobs.of(exercise)
     world.fail(EMAIL, always=True, error="SMTP down: 554 relay refused")
@@ -154,16 +195,20 @@ def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system,
     )
 
     def not_past_the_last_attempt() -> None:
-        if len(job.calls()) > knobs.max_attempts:
-            pytest.fail(f"{should} A worker that retries forever never gets there: this one went on to attempt "
-                        f"{len(job.calls())}.\n{job.describe()}", pytrace=False)
+        # One attempt too many is judged once the job is DEAD (below); more than that is a worker that keeps going.
+        if len(job.calls()) > knobs.max_attempts + 1:
+            pytest.fail(f"{should} This worker went on to attempt {len(job.calls())}, past MAX_ATTEMPTS="
+                        f"{knobs.max_attempts}, and its job was not DEAD: it has no last attempt.\n{job.describe()}",
+                        pytrace=False)
 
-    status = job.wait_for(["DEAD"], timeout, f"{should} A worker that retries forever never gets there.",
+    status = job.wait_for(["DEAD"], timeout, f"{should} Within {timeout:.0f} s it was not DEAD.",
                           also=not_past_the_last_attempt)
+
+    at_death = len(job.calls())
 
     def tried_again() -> str | None:
         calls, now = job.calls(), job.status()
-        if len(calls) > knobs.max_attempts:
+        if len(calls) > at_death:
             return f"After the job was DEAD the worker tried the email again (call {len(calls)})."
         if now is None or now.get("status") != "DEAD":
             return f"The job was DEAD, then its status became {now}: a dead job stays dead until an operator replays it."
@@ -171,9 +216,15 @@ def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system,
 
     job.hold_steady(knobs.delay(1) + 0.5, tried_again)
     calls = job.calls()
-    assert len(calls) == knobs.max_attempts, (
+    extra = len(calls) - knobs.max_attempts
+    assert extra == 0, (
         f"MAX_ATTEMPTS={knobs.max_attempts} counts every attempt, the first one included; the world saw "
-        f"{len(calls)} email calls.\n{describe_calls(calls)}"
+        f"{len(calls)} email calls before the job was DEAD: "
+        + (f"{'one attempt' if extra == 1 else f'{extra} attempts'} too many. Compare the attempts made so far "
+           f"(counted as the attempt starts) with MAX_ATTEMPTS: the attempt that brings the count to "
+           f"{knobs.max_attempts} is the last." if extra > 0 else
+           f"{'one attempt' if extra == -1 else f'{-extra} attempts'} too few.")
+        + f"\n{describe_calls(calls)}"
     )
     assert status.get("attempts") == knobs.max_attempts and "SMTP down" in str(status.get("error")), (
         f"A dead job's status should show its attempts ({knobs.max_attempts}) and its last error (the service said "
@@ -195,29 +246,76 @@ def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system,
     assert not stuck, f"The dead job is still on {', '.join(stuck)}: it would run again.\n{rail(redis_client)}"
 
 
-def test_an_operator_can_replay_a_dead_job_and_it_runs_again(system, world, redis_client):
+def test_an_operator_can_replay_a_dead_job_and_it_gets_every_attempt_again(system, world, redis_client, exercise):
     world.fail(EMAIL, always=True, error="mailbox full")
-    system.start_program("worker.py", MAX_ATTEMPTS="1")
+    max_attempts = 2
+    system.start_program("worker.py", MAX_ATTEMPTS=str(max_attempts))
     api = system.start_api()
     job = JobWatch(api, redis_client, world, confirm_order(api, 4501), 4501)
-    job.wait_for(["DEAD"], 15, "With MAX_ATTEMPTS=1 and the email failing, the job should be DEAD after one attempt.")
+    job.wait_for(["DEAD"], 30, f"With MAX_ATTEMPTS={max_attempts} and the email always failing, the job should be "
+                               f"DEAD after {max_attempts} attempts.")
     unknown = api.client.post(f"/jobs/{uuid.uuid4()}/replay")
     assert unknown.status_code == 404, (
         f"POST /jobs/<an id nobody created>/replay answered {unknown.status_code}; an unknown job is 404."
     )
-    world.heal(EMAIL)
+    before = len(job.calls())
+    assert before == max_attempts, (
+        f"The worker was started with MAX_ATTEMPTS={max_attempts} (the other checks use "
+        f"{Knobs.of(exercise).max_attempts}) and made {before} email calls before the job was DEAD. Read the "
+        "knobs from the environment when the worker starts, not from constants in the code (README, the "
+        f"environment).\n{describe_calls(job.calls())}"
+    )
     answer = replay(api, job.job_id)
     assert answer.status_code == 200, (
         f"POST /jobs/{job.job_id}/replay on a DEAD job answered {answer.status_code} ({answer.text[:200]}); "
         "it should put the job back on the rail and answer 200."
     )
-    job.wait_for(["SUCCESS"], 15, "After the email service healed, the replayed job should run again and reach SUCCESS.")
+    body = answer.json()
+    assert body == {"job_id": job.job_id, "status": "PENDING"}, (
+        f"POST /jobs/{job.job_id}/replay answered {body}; the contract's answer is "
+        f'{{"job_id": "{job.job_id}", "status": "PENDING"}}.'
+    )
+
+    def dead_again() -> dict | None:
+        status = job.status()
+        return status if status and status.get("status") == "DEAD" and len(job.calls()) > before else None
+
+    status = wait_until(dead_again, 30, lambda: (
+        f"The email still failed after the replay, so the replayed job should run MAX_ATTEMPTS={max_attempts} "
+        f"more times and be DEAD again.\n{job.describe()}"
+    ), interval=0.02)
+    wait_quiet(world, 1.0, 10)
+    again = len(job.calls()) - before
+    status = job.status() or status
+    assert again == max_attempts and status.get("attempts") == max_attempts, (
+        f"After the replay the email failed again. The replayed job made {again} attempt"
+        f"{'' if again == 1 else 's'} before it was DEAD again, and its status says \"attempts\": "
+        f"{status.get('attempts')}; with MAX_ATTEMPTS={max_attempts} it should make {max_attempts} and say "
+        f"{max_attempts}. "
+        + ("A replay starts the job afresh: set its attempts to 0 in the same transaction that puts it back on "
+           "the rail (README, the contract: replay)." if again < max_attempts else
+           "The replayed job got more attempts than MAX_ATTEMPTS: a replay sets attempts to 0, and the worker "
+           "counts from there (README, the contract: replay).")
+        + f"\n{describe_calls(job.calls())}"
+    )
+    world.heal(EMAIL)
+    answer = replay(api, job.job_id)
+    assert answer.status_code == 200, (
+        f"The job was DEAD again, and a second POST /jobs/{job.job_id}/replay answered {answer.status_code} "
+        f"({answer.text[:200]}); every DEAD job can be replayed."
+    )
+    status = job.wait_for(["SUCCESS"], 15, "After the email service healed, the replayed job should run again and "
+                                           "reach SUCCESS.")
+    assert status.get("attempts") == 1, (
+        f"The job was replayed and succeeded on its first attempt since, so its status should say \"attempts\": 1; "
+        f"it said {status}. A replay sets attempts to 0; the worker counts from there."
+    )
     assert dead_entry_of(redis_client, job.job_id) is None, (
         f"The replayed job succeeded but is still on {DEAD}: take it off when you replay it.\n{rail(redis_client)}"
     )
-    again = replay(api, job.job_id)
-    assert again.status_code == 409, (
-        f"POST /jobs/{job.job_id}/replay on a job that already succeeded answered {again.status_code}; only a "
+    conflict = replay(api, job.job_id)
+    assert conflict.status_code == 409, (
+        f"POST /jobs/{job.job_id}/replay on a job that already succeeded answered {conflict.status_code}; only a "
         "DEAD job is replayed, anything else is 409 Conflict (or the email could be sent again)."
     )
     wait_quiet(world, 1.0, 10)
@@ -253,6 +351,11 @@ def test_a_poison_message_goes_to_the_dead_letters_and_does_not_block_the_queue(
             assert letter is not None and letter.get("last_error"), (
                 f"Every dead letter is a JSON object with a \"last_error\" saying why it died; this one is {entry!r}."
             )
+    unreadable = next(parsed(e) for e in dead_entries(redis_client) if POISON_TEXT in e)
+    assert unreadable.get("raw") == POISON_TEXT and unreadable.get("attempts") == 0, (
+        f"The unreadable message's dead letter is {unreadable}; the contract writes it as "
+        f'{{"raw": "<its text>", "attempts": 0, "last_error": "…"}}, so an operator sees exactly what arrived.'
+    )
     wait_for_empty_processing(redis_client, 5, "Poison messages must leave the processing list too, or a reap "
                               "would put them back on the rail.")
 
@@ -318,6 +421,10 @@ def test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker(system, worl
         if any(job.job_id in item for item in redis_client.lrange(QUEUE, 0, -1)):
             return (f"Worker 1 was alive and still working on the job, yet the job was put back on {QUEUE}: "
                     "a reaper took a live worker's job. Reap only workers whose heartbeat expired.")
+        if not any(job.job_id in item for items in processing_lists(redis_client).values() for item in items):
+            return (f"While worker 1 was still sending the job's email, the job was on no {PROCESSING}* list: "
+                    "had worker 1 died then, nobody could have found the job again. A job stays on its worker's "
+                    "processing list until its outcome is recorded (task 6).")
         return None
 
     job.hold_steady(window, taken)
@@ -373,7 +480,8 @@ def test_a_frozen_worker_loses_its_job_to_another_and_its_late_failure_changes_n
     assert sent == 1, f"The world received {sent} emails for the job.\n{describe_calls(job.calls())}"
 
 
-def test_an_idle_worker_waits_on_redis_without_spinning(system, world, redis_client):
+def test_an_idle_worker_waits_on_redis_without_spinning_and_still_moves_a_due_retry_back(
+        system, world, redis_client):
     worker = system.start_program("worker.py")
     job_id = clip_job(redis_client, 5001)
     wait_until(lambda: redis_client.hget(f"job:{job_id}", "status") == "SUCCESS", 15, lambda: (
@@ -396,6 +504,18 @@ def test_an_idle_worker_waits_on_redis_without_spinning(system, world, redis_cli
         f"With nothing to do, the worker woke up {woken / window:.0f} times a second (context switches of its "
         f"threads); a worker blocked on Redis wakes a few times. {advice}"
     )
+    retry_id = delay_job(redis_client, 5002, due=time.time())
+    promoted_within = 5.0
+    wait_until(lambda: delayed_score_of(redis_client, retry_id) is None, promoted_within, lambda: (
+        f"The check put a retry that was already due in {DELAYED} while the worker idled, and waited "
+        f"{promoted_within:.0f} s for it to be moved back onto {QUEUE}; it is still there. A worker blocked on "
+        "the rail must come round between waits to promote due retries: give BRPOPLPUSH a timeout of a second "
+        f"or less, never 0 (which waits for ever) (task 7).\n{rail(redis_client)}"
+    ))
+    wait_until(lambda: redis_client.hget(f"job:{retry_id}", "status") == "SUCCESS", 15, lambda: (
+        f"The due retry left {DELAYED}, but did not reach SUCCESS within 15 s: its hash is "
+        f"{redis_client.hgetall(f'job:{retry_id}')}.\n{rail(redis_client)}"
+    ))
 
 
 def test_the_backoff_schedule_doubles_from_the_base_delay(call_student_function):

@@ -14,6 +14,7 @@ from ticketrail.checks_events import (
     UNKNOWN_ORDER,
     FanOut,
     event_problems,
+    repeated_event_ids,
     wait_for_channel_messages,
 )
 from ticketrail.worldctl import wait_quiet
@@ -47,6 +48,11 @@ def test_confirm_publishes_one_order_confirmed_event_on_the_orders_channel(fanou
         f"listening on the channel {CHANNEL!r}, and heard {len(heard)} message(s): {str(heard)[:400]}. "
         f"Confirming an order publishes exactly one OrderConfirmed event on {CHANNEL!r} (lecture §4.3, §5.1), "
         "and an unknown order publishes none."
+    )
+    repeated = repeated_event_ids(heard)
+    assert not repeated, (
+        f"Several events published on {CHANNEL!r} carry the event_id {repeated[0]!r}; every event gets a new one "
+        "(uuid.uuid4().hex), so that a subscriber can tell a repeated event from a new one."
     )
     for order_id, event in zip(orders, heard):
         problems = event_problems(event, order_id, answered[order_id])

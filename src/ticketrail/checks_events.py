@@ -11,7 +11,8 @@ import json
 import math
 import time
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from uuid import UUID
 from pathlib import Path
 from typing import Iterable
 
@@ -45,6 +46,7 @@ UNKNOWN_ORDER = 99999
 READY_TIMEOUT = 20.0
 REACTION_TIMEOUT = 15.0
 ANSWER_TIMEOUT = 15.0
+CLOCK_SLACK = 300.0  # seconds a time stamped "now" in UTC may be from the check's own clock
 
 
 def event_problems(event: object, order_id: int, answered_event_id: object = None) -> list[str]:
@@ -55,8 +57,8 @@ def event_problems(event: object, order_id: int, answered_event_id: object = Non
     problems = []
     if event.get("type") != EVENT_TYPE:
         problems.append(f'"type" is {event.get("type")!r}, not {EVENT_TYPE!r}')
-    if not isinstance(event.get("event_id"), str) or not event.get("event_id"):
-        problems.append(f'"event_id" is {event.get("event_id")!r}, not a non-empty string')
+    if not isinstance(event.get("event_id"), str) or not _is_uuid(event["event_id"]):
+        problems.append(f'"event_id" is {event.get("event_id")!r}, not a uuid4 as text (uuid.uuid4().hex)')
     elif answered_event_id is not None and event["event_id"] != answered_event_id:
         problems.append(f'"event_id" is {event["event_id"]!r} but the answer to the confirm said {answered_event_id!r}')
     if event.get("order_id") != order_id or isinstance(event.get("order_id"), bool):
@@ -67,10 +69,42 @@ def event_problems(event: object, order_id: int, answered_event_id: object = Non
     is_number = isinstance(total, (int, float)) and not isinstance(total, bool)
     if not is_number or not math.isclose(total, order["total"], abs_tol=0.005):
         problems.append(f'"total" is {total!r}, not the number {order["total"]} (from the order)')
-    occurred = event.get("occurred_at")
-    if not isinstance(occurred, str) or _parse_time(occurred) is None:
-        problems.append(f'"occurred_at" is {occurred!r}, not an ISO 8601 time such as "2026-02-14T10:30:00+00:00"')
+    problems += _utc_problems("occurred_at", event.get("occurred_at"))
     return problems
+
+
+def _utc_problems(field: str, value: object, now: datetime | None = None) -> list[str]:
+    """A time the contract says is UTC: ISO 8601, with a zero offset, and close to now."""
+    moment = _parse_time(value) if isinstance(value, str) else None
+    if moment is None:
+        return [f'"{field}" is {value!r}, not an ISO 8601 time such as "2026-02-14T10:30:00+00:00"']
+    if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
+        offset = "no offset" if moment.tzinfo is None else f"the offset {moment.utcoffset()}"
+        return [f'"{field}" is {value!r}, with {offset}; the contract says UTC, written with +00:00 or Z: '
+                "datetime.now(timezone.utc).isoformat() (the programs run with TZ=America/St_Johns, so "
+                "datetime.now() gives local time there)"]
+    now = now or datetime.now(timezone.utc)
+    hours = (moment - now).total_seconds() / 3600
+    if abs(hours) * 3600 > CLOCK_SLACK:
+        why = ("the local time of the programs (TZ=America/St_Johns, UTC−03:30) labelled as UTC"
+               if abs(abs(hours) - 3.5) < 0.1 else "not the current time")
+        return [f'"{field}" is {value!r}, {hours:+.1f} h from the current UTC time '
+                f"({now.isoformat(timespec='seconds')}): {why}"]
+    return []
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
+def repeated_event_ids(events: Iterable[object]) -> list[str]:
+    """The event ids that more than one event carries: each event gets a new one."""
+    ids = Counter(e.get("event_id") for e in events if isinstance(e, dict) and isinstance(e.get("event_id"), str))
+    return [event_id for event_id, n in ids.items() if n > 1]
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -114,6 +148,8 @@ def job_problems(job: object) -> list[str]:
     args = job.get("args")
     if not isinstance(args, dict) or not {"email", "order_id", "order_total"} <= set(args):
         problems.append(f'"args" is {args!r}; it needs "email", "order_id" and "order_total"')
+    if "created_at" in job:
+        problems += _utc_problems("created_at", job["created_at"])
     return problems
 
 
@@ -123,6 +159,28 @@ def group_pending(client: redis.Redis) -> dict[str, int]:
         return {group["name"]: group["pending"] for group in client.xinfo_groups(STREAM)}
     except redis.ResponseError:  # no stream yet
         return {}
+
+
+def pending_entries(client: redis.Redis, group: str) -> set[str]:
+    """The ids of the entries a group's consumers read and never acknowledged (XPENDING)."""
+    try:
+        return {p["message_id"] for p in client.xpending_range(STREAM, group, min="-", max="+", count=1000)}
+    except redis.ResponseError:
+        return set()
+
+
+def crash_recovery_advice(client: redis.Redis, group: str, order_id: int) -> str:
+    """Why an event read before a crash was not handled again, from what the group still holds."""
+    entry = next((entry_id for entry_id, event in stream_events(client)
+                  if isinstance(event, dict) and event.get("order_id") == order_id), None)
+    if entry is None:
+        return f"The stream {STREAM!r} holds no event for order {order_id}."
+    if entry in pending_entries(client, group):
+        return (f"Its entry {entry} is still pending in the {group} group (XPENDING lists it): claim it with "
+                "XAUTOCLAIM once it has been idle EVENT_CLAIM_IDLE_MS, on every turn of the loop, and handle it.")
+    return (f"Its entry {entry} is not pending in the {group} group (XPENDING lists nothing for it): the entry was "
+            "acknowledged although its reaction never finished. Acknowledging before reacting loses the event when "
+            "the crash comes in between: XACK an entry only once its reaction is done (README, the contract).")
 
 
 class FanOut:
@@ -153,6 +211,9 @@ class FanOut:
     def start_kit_subscriber(self, program: Path, name: str = "loyalty") -> Child:
         """The kit's own subscriber: kit code, started from its own folder, never the student's."""
         env = self.system.environment(EVENT_BUS=self.bus)
+        if self.system.world_socket is not None:
+            # The student's programs reach the world's socket where their jail mounts it; the kit's runs outside.
+            env["TICKETRAIL_WORLD_SOCKET"] = str(self.system.world_socket)
         child = Child(f"{name} subscriber (the kit's)", python_argv(str(program), "--bus", self.bus),
                       program.parent, env, log_dir=self.system.log_dir)
         self.system.children.append(child)

@@ -89,6 +89,18 @@ def clip_job(r: redis.Redis, order_id: int) -> str:
     return job["id"]
 
 
+def delay_job(r: redis.Redis, order_id: int, due: float) -> str:
+    """Put an email job in the delayed set, due at `due`, as a worker does after a failed first attempt."""
+    order = order_record(order_id)
+    job = {"id": str(uuid.uuid4()), "task": EMAIL,
+           "args": {"email": order["user_email"], "order_id": order_id, "order_total": order["total"]},
+           "created_at": datetime.now(timezone.utc).isoformat()}
+    r.hset(f"job:{job['id']}", mapping={"status": "RETRY", "task": EMAIL, "created_at": job["created_at"],
+                                         "attempts": 1, "result": "", "error": "SMTP server busy"})
+    r.zadd(DELAYED, {json.dumps(job): due})
+    return job["id"]
+
+
 def job_status(api: Api, job_id: str) -> dict | None:
     """GET /jobs/{id}/status, or None for a 404."""
     response = api.client.get(f"/jobs/{job_id}/status")
@@ -208,8 +220,10 @@ class JobWatch:
         return email_calls(self.world, self.order_id)
 
     def describe(self) -> str:
+        now = self.status()
+        answered = "404 (no such job)" if now is None else str(now)
         return "\n".join([
-            f"GET /jobs/{self.job_id}/status answered {self.last}.",
+            f"GET /jobs/{self.job_id}/status answers, as this is written: {answered}.",
             f"The statuses seen, in order: {' → '.join(self.history) or 'none'}.",
             f"The job's hash job:{self.job_id}: {self.r.hgetall(f'job:{self.job_id}')}",
             describe_calls(self.calls()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -70,6 +71,7 @@ class Job:
     id: str
     task: str
     tick: datetime
+    created_at: str = ""
 
     def __str__(self) -> str:
         return f"{self.task} for {self.tick:%H:%M}"
@@ -101,7 +103,14 @@ def parse_job(raw: str) -> Job:
         'job format, {"id", "task", "args", "created_at"}, with the tick it was scheduled for in '
         'args.scheduled_for as an ISO time, e.g. "2026-02-14T10:35:00Z" (README, the contract).'
     )
-    return Job(str(job["id"]), job["task"], tick)
+    try:
+        uuid.UUID(str(job["id"]))
+    except ValueError:
+        raise AssertionError(
+            f"{QUEUE} holds a job whose id is {job['id']!r}: {raw[:200]!r}. Every run gets a fresh id, "
+            "str(uuid.uuid4()), as in exercise 02 (README, the rail): status tracking and retries find a job by it."
+        ) from None
+    return Job(str(job["id"]), job["task"], tick, str(job["created_at"]))
 
 
 # --- the schedulers under a held clock ------------------------------------------------------
@@ -200,7 +209,8 @@ class ClockedSchedulers:
             f"The check moved the shop's clock to {show(moment)}; for {JOB_TIMEOUT:.0f} s every scheduler "
             f"read it again and again, but {QUEUE} got no {' and no '.join(t for t, _ in missing)} job "
             f"for {moment:%H:%M}. At that time the schedule has due: {', '.join(sorted(t for t, _ in due))} "
-            "(README, the schedule). On every poll, compare the shop's clock (sync.now(), which the checks "
+            f"(README, the schedule): a tick is due once the clock reads it, so with the clock at {moment:%H:%M} "
+            f"exactly, the {moment:%H:%M} tick is due. On every poll, compare the shop's clock (sync.now(), which the checks "
             "move; not time.time()) with each entry's next due time.\n"
             + self.describe()
         )
@@ -249,12 +259,29 @@ class ClockedSchedulers:
             f"moment the scheduler happened to look.{first_start}"
             + (f" ({len(early)} such jobs.)" if len(early) > 1 else "")
         )
+        for job in self.jobs:
+            created = _moment(job.created_at)
+            assert created is not None and job.tick <= created <= self.now, self._created_at_message(job, created)
         ids = Counter(job.id for job in self.jobs)
         shared = [job_id for job_id, n in ids.items() if n > 1]
         assert not shared, (
             f"Two jobs on {QUEUE} share the id {shared[0]!r}. Every job gets its own id (uuid4), as in "
             "exercise 02: status tracking and retries find a job by it."
         )
+
+    def _created_at_message(self, job: Job, created: datetime | None) -> str:
+        window = show(self.now) if job.tick == self.now else f"between {show(job.tick)} and {show(self.now)}"
+        head = (f"{QUEUE} got {job} (scheduled_for {show(job.tick)}) with created_at {job.created_at!r}. created_at "
+                f"is the shop's clock when the job was enqueued: sync.now(), a UTC time, here {window}, written "
+                "like \"2026-02-14T10:35:00Z\" (README, the rail). ")
+        if created is None:
+            return head + "That is not an ISO 8601 time."
+        hours = (created - self.now).total_seconds() / 3600
+        if abs(abs(hours) - 3.5) < 0.05:
+            return head + (f"It reads as {show(created)}, {hours:+.1f} h off: the programs run with "
+                           "TZ=America/St_Johns (UTC−03:30), so that is a local time written without its offset.")
+        return head + (f"It reads as {show(created)}, {abs(hours):.1f} h away from the shop's clock: that is the "
+                       "machine's own clock (time.time(), datetime.now()), which the checks do not move.")
 
     def _twice_message(self, task: str, tick: datetime, ids: list[str], how_many: int) -> str:
         head = (
@@ -400,8 +427,12 @@ def assert_next_due(call: Callable[..., CallResult], cases: Iterable[tuple[dict,
         assert isinstance(value, datetime), (
             f"{what} returned {value!r}; the contract is a datetime in UTC (README task 1)."
         )
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+        assert value.tzinfo is not None, (
+            f"{what} returned {value!r}, a datetime without a time zone; the contract is a UTC datetime "
+            "(tzinfo=timezone.utc), like the `after` it was given. A time without its zone is read as local "
+            "time by .astimezone() and .timestamp(), and the programs run with TZ=America/St_Johns (UTC−03:30): "
+            "iso() would write that tick 3.5 h late (README task 1)."
+        )
         if value == expected:
             continue
         wall = datetime.fromisoformat(FROZEN_WALL_CLOCK)
