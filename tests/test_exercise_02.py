@@ -2,7 +2,8 @@
 
 import pytest
 
-from helpers import WRONG, explain, failed_tests
+from helpers import KIT, WRONG, explain, failed_tests
+from ticketrail import audit
 
 BACKENDS = ["server", "embedded"]
 LATENCY = "test_confirm_answers_within_the_latency_budget_with_no_worker_running"
@@ -16,6 +17,7 @@ MALFORMED = "test_a_malformed_job_does_not_stop_the_worker"
 SIGTERM = "test_sigterm_lets_a_worker_finish_the_job_in_hand_and_nothing_is_lost"
 IDLE = "test_an_idle_worker_keeps_waiting_and_stops_soon_after_sigterm"
 UNKNOWN = "test_an_unknown_order_gets_404_and_nothing_is_queued"
+CPU = "test_an_idle_worker_blocks_on_the_rail_and_uses_almost_no_cpu"
 
 
 @pytest.mark.parametrize("redis", BACKENDS)
@@ -24,31 +26,17 @@ def test_the_reference_earns_full_marks(grade, redis):
     assert result.score == result.max_score, explain(result)
 
 
-def test_the_starter_earns_less_and_says_which_task_is_not_done(grade):
+def test_the_starter_earns_nothing_and_says_which_task_is_not_done(grade):
     result = grade("02", "starter")
-    assert result.score < result.max_score, explain(result)
+    assert result.score == 0, explain(result)
     make_job = next(t for t in result.tests if t.name == MAKE_JOB)
     assert make_job.outcome == "failed" and "Task 1 is not done yet" in make_job.message, explain(result)
     still_in_the_api = next(t for t in result.tests if t.name == NO_WORKER)
     assert still_in_the_api.outcome == "failed" and "email_job_id" in still_in_the_api.message, explain(result)
 
 
-# Each known-wrong solution, and the graders meant to catch it.
-CAUGHT_BY = {
-    "email_sent_in_the_request": {LATENCY},
-    "job_without_args": {SHAPE},
-    "created_at_copied_from_lecture": {MAKE_JOB, SHAPE},
-    "create_task_in_api": {NO_WORKER},
-    "worker_pops_newest_first": {FIFO},
-    "lrange_then_del": {THREE_WORKERS},
-    "takes_the_whole_rail": {THREE_WORKERS},
-    "api_imports_worker": {IMPORTS},
-    "dies_on_bad_json": {MALFORMED},
-    "dies_mid_job_on_sigterm": {SIGTERM},
-    "crashes_when_idle": {IDLE},
-    "sigterm_flag_never_wakes": {IDLE},
-    "queues_unknown_order": {UNKNOWN},
-}
+# Each known-wrong solution, and the graders meant to catch it: the rules of graders/02/audit.yml.
+CAUGHT_BY = audit.load(audit.audit_path(KIT, "02"), "02").caught_by()
 
 
 @pytest.mark.parametrize("wrong", CAUGHT_BY)
@@ -67,6 +55,8 @@ def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong):
     ("crashes_when_idle", IDLE, ["empty rail", "socket_timeout", "timeout=1"]),
     ("sigterm_flag_never_wakes", IDLE, ["still running", "stop flag"]),
     ("create_task_in_api", NO_WORKER, ["no worker running", "worker.py"]),
+    ("spins_on_rpop", CPU, ["With the rail empty", "of CPU", "BRPOP", "non-blocking RPOP"]),
+    ("created_at_local_time", MAKE_JOB, ["local zone", "UTC", "datetime.now(timezone.utc)"]),
 ])
 def test_the_failure_message_names_the_mistake(grade, wrong, grader, words):
     result = grade("02", WRONG / "02" / wrong, only=CAUGHT_BY[wrong])

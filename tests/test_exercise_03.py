@@ -2,7 +2,8 @@
 
 import pytest
 
-from helpers import WRONG, explain, failed_tests
+from helpers import KIT, WRONG, explain, failed_tests
+from ticketrail import audit
 
 BACKENDS = ["server", "embedded"]
 PENDING = "test_a_new_job_is_pending_while_no_worker_runs_and_succeeds_once_one_does"
@@ -20,25 +21,17 @@ def test_the_reference_earns_full_marks(grade, redis):
     assert result.score == result.max_score, explain(result)
 
 
-def test_the_starter_earns_less_and_says_which_task_is_not_done(grade):
+def test_the_starter_earns_nothing_and_says_which_task_is_not_done(grade):
     result = grade("03", "starter")
-    assert result.score < result.max_score, explain(result)
+    assert result.score == 0, explain(result)
     unknown = next(t for t in result.tests if t.name == UNKNOWN)
     assert unknown.outcome == "failed" and "Task 2 is not done yet" in unknown.message, explain(result)
     pending = next(t for t in result.tests if t.name == PENDING)
     assert pending.outcome == "failed" and "no hash" in pending.message, explain(result)
 
 
-# Each known-wrong solution, and the graders meant to catch it.
-CAUGHT_BY = {
-    "api_runs_the_job_itself": {PENDING},
-    "jumps_pending_to_success": {STARTED, FORWARD},
-    "failure_kills_worker": {FAILURE},
-    "pending_written_after_push": {FORWARD},
-    "unknown_id_pending": {UNKNOWN},
-    "status_waits_for_the_job": {LATENCY},
-    "created_at_naive": {FROZEN},
-}
+# Each known-wrong solution, and the graders meant to catch it: the rules of graders/03/audit.yml.
+CAUGHT_BY = audit.load(audit.audit_path(KIT, "03"), "03").caught_by()
 
 
 @pytest.mark.parametrize("wrong", CAUGHT_BY)
@@ -56,6 +49,9 @@ def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong):
     ("pending_written_after_push", FORWARD, ["PENDING", "before", "§3.4"]),
     ("unknown_id_pending", UNKNOWN, ["404", "PENDING"]),
     ("status_waits_for_the_job", LATENCY, ["median", "never wait"]),
+    ("success_before_email", FAILURE, ["reached SUCCESS before any email was sent", "FAILURE", "§3.4"]),
+    ("stamps_in_local_time", FORWARD, ["received_at", "local zone", "UTC"]),
+    ("created_at_local_time", FROZEN, ["local zone", "datetime.now(timezone.utc)"]),
 ])
 def test_the_failure_message_names_the_mistake(grade, wrong, grader, words):
     result = grade("03", WRONG / "03" / wrong, only=CAUGHT_BY[wrong])

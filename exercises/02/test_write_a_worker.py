@@ -22,6 +22,7 @@ from ticketrail.checks_queue import (
     describe_workers,
     email_calls,
     happens_within,
+    idle_cost,
     job_problems,
     parse_job,
     parse_time,
@@ -96,6 +97,21 @@ def test_the_worker_sends_the_emails_and_the_api_sends_none(system, world, redis
     wait_for_emails(world, orders, timeout=20, workers=workers, r=redis_client)
     taken = [c.order_id for c in sorted(email_calls(world), key=lambda c: c.seq)]
     assert taken == list(orders), f"Orders {list(orders)} were queued in that order, their emails went out as {taken}."
+
+
+@pytest.mark.task(2)
+def test_an_idle_worker_waits_in_brpop_and_uses_almost_no_cpu(system, world, redis_client):
+    job_id = confirm_for_job(system.start_api(), 57)
+    workers = start_workers(system)
+    wait_for_emails(world, [57], timeout=20, workers=workers, r=redis_client)
+    window = 3.0
+    used, runnable = idle_cost(workers[0], window)
+    assert workers[0].alive(), f"The worker stopped while the rail was empty: {describe_workers(workers)}"
+    assert used <= 0.15 * window and runnable <= 0.3 * window, (
+        f"After job {job_id}, with the rail empty, the worker used {used:.2f} s of CPU in {window:.0f} s and was "
+        f"running or ready to run for {runnable:.2f} s of them. Wait for the next job in BRPOP "
+        "(brpop([\"jobs:email\"], timeout=1)), which blocks inside Redis, not in a loop of RPOP (lecture §3.5)."
+    )
 
 
 @pytest.mark.task(2)

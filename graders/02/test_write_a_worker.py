@@ -18,6 +18,7 @@ from ticketrail.checks_queue import (
     describe_workers,
     email_calls,
     happens_within,
+    idle_cost,
     imports_of,
     job_problems,
     parse_job,
@@ -39,11 +40,32 @@ FROZEN = "2031-07-09T18:45:12.250000+00:00"
 IDLE_SECONDS = 6.0
 # How long three freshly started workers get to take a job each.
 SHARE_SECONDS = 30.0
+# How long an idle worker is watched: it should spend it blocked in BRPOP.
+IDLE_WINDOW = 3.0
 
 
-def test_confirm_answers_within_the_latency_budget_with_no_worker_running(system, world, budget):
+def test_confirm_answers_within_the_latency_budget_with_no_worker_running(system, world, redis_client, budget):
     api = system.start_api()
+    # Fast counts once the confirm does the contract's work: a job on the rail, its id in the answer.
+    confirm_for_job(api, 999)
+    assert len(queued(redis_client)) == 1, (
+        f"POST /orders/999/confirm answered with an email_job_id, but {EMAIL_QUEUE} should then hold that one job. "
+        + describe_rail(redis_client)
+    )
     assert_confirm_fast(api, world, budget("confirm"), requests=30)
+
+
+def test_confirm_records_the_order_as_confirmed_before_it_answers(system, world):
+    api = system.start_api()
+    for order in (131, 132):
+        confirm_for_job(api, order)
+        answered = time.time()
+        confirmed = [h for h in world.order_history(order) if h["status"] == "confirmed"]
+        assert confirmed and confirmed[0]["at"] <= answered, (
+            f"POST /orders/{order}/confirm answered with a job id, but the database had not recorded order {order} "
+            f"as confirmed (its history: {world.order_history(order)}). The confirm reads the order, confirms it "
+            '(shop.update_order_status(order_id, "confirmed")), then pushes the job (lecture §3.3).'
+        )
 
 
 def test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email(system, redis_client):
@@ -186,7 +208,7 @@ def test_three_workers_send_every_email_exactly_once_and_share_the_work(system, 
     stop_workers(workers)
 
 
-def test_the_api_and_the_worker_do_not_import_each_other(impl_dir):
+def test_the_api_and_the_worker_do_not_import_each_other(impl_dir, system, world, redis_client):
     for name in ("app.py", "worker.py"):
         assert (impl_dir / name).is_file(), f"{name} is missing: exercise 02 has two programs, app.py and worker.py."
     api_imports, worker_imports = imports_of(impl_dir / "app.py"), imports_of(impl_dir / "worker.py")
@@ -199,6 +221,12 @@ def test_the_api_and_the_worker_do_not_import_each_other(impl_dir):
         "worker.py imports app.py, which builds the whole FastAPI app inside the worker. The worker is a "
         "separate program that knows only Redis and the shop's services (lecture §3.5)."
     )
+    # Two programs that share only the rail: the API's job is the worker's email.
+    api = system.start_api()
+    confirm_for_job(api, 121)
+    workers = start_workers(system)
+    wait_for_emails(world, [121], timeout=30, workers=workers, r=redis_client)
+    stop_workers(workers)
 
 
 def test_a_malformed_job_does_not_stop_the_worker(system, world, redis_client):
@@ -307,15 +335,40 @@ def test_an_idle_worker_keeps_waiting_and_stops_soon_after_sigterm(system, world
 
 def test_an_unknown_order_gets_404_and_nothing_is_queued(system, world, redis_client):
     api = system.start_api()
+    # The 404 counts once a known order's confirm does its part: one job on the rail.
+    confirm_for_job(api, 141)
+    assert len(queued(redis_client)) == 1, (
+        f"POST /orders/141/confirm answered with a job id, but {EMAIL_QUEUE} should then hold that one job. "
+        + describe_rail(redis_client)
+    )
     response = api.client.post(f"/orders/{UNKNOWN_ORDER}/confirm")
     assert response.status_code == 404, (
         f"POST /orders/{UNKNOWN_ORDER}/confirm answered {response.status_code} ({response.text[:200]}); "
         f"order {UNKNOWN_ORDER} does not exist, so the answer is 404. shop.get_order_from_db raises "
         "shop.OrderNotFound: turn it into an HTTPException."
     )
-    assert not queued(redis_client), (
+    assert len(queued(redis_client)) == 1, (
         f"For an order that does not exist the API still put a job on the rail. {describe_rail(redis_client)} "
         "Find the order first; make and push the job only once it exists and is confirmed."
+    )
+
+
+def test_an_idle_worker_blocks_on_the_rail_and_uses_almost_no_cpu(system, world, redis_client):
+    push_email_job(redis_client, 151)
+    workers = start_workers(system)
+    worker = workers[0]
+    wait_for_emails(world, [151], timeout=30, workers=workers, r=redis_client)
+    wait_quiet(world, quiet_for=0.5, timeout=10)
+    used, runnable = idle_cost(worker, IDLE_WINDOW)
+    assert worker.alive(), f"The worker stopped while the rail was empty: {describe_workers(workers)}"
+    stop_workers(workers)
+    advice = ("A cook with nothing to do waits by the rail; he does not pace around it. BRPOP blocks inside Redis "
+              "until a job arrives or its timeout runs out: brpop([\"jobs:email\"], timeout=1) in a loop. A loop of "
+              "non-blocking RPOP (or LLEN, LRANGE) asks again and again and burns a core (lecture §3.3, §3.5).")
+    assert used <= 0.1 * IDLE_WINDOW and runnable <= 0.2 * IDLE_WINDOW, (
+        f"With the rail empty, the worker used {used:.2f} s of CPU in {IDLE_WINDOW:.0f} s "
+        f"({100 * used / IDLE_WINDOW:.0f} % of a core) and was running or ready to run for {runnable:.2f} s of "
+        f"them. {advice}"
     )
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from ticketrail.checks_queue import (
     EMAIL_TASK,
+    happens_within,
     FINAL,
     RANK,
     StatusSampler,
@@ -159,6 +160,12 @@ def test_the_status_is_started_while_the_email_is_being_sent_then_success_with_a
         f"After the email went out, job {job_id} is {status} with result {fields.get('result')!r}. A sent "
         "email makes the job SUCCESS, with what send_confirmation_email returned as its result (§3.4)."
     )
+    sent = [f"msg-{c.seq}" for c in email_calls(world) if c.order_id == 211 and c.outcome == "ok"]
+    assert fields["result"] in sent, (
+        f"Job {job_id} is SUCCESS with result {fields['result']!r}, but send_confirmation_email returned "
+        f"{' or '.join(map(repr, sent)) or 'nothing yet'}: the message id of the email it sent. Store what the "
+        "call returned, str(result), not a text of your own (lecture §3.4)."
+    )
     assert_status_answer(api, job_id, "SUCCESS", result=fields["result"])
 
 
@@ -174,6 +181,27 @@ def test_a_failing_email_ends_in_failure_with_the_error_and_the_worker_lives_on(
                           f"{read_status(api, job_id)!r}. A failed job is FAILURE, with the error (§3.4).\n"
                           + describe_state(redis_client, world, workers, [job_id])),
     )
+    if read_status(api, job_id) == "SUCCESS":
+        fields = job_hash(redis_client, job_id)
+        finished = parse_time(fields.get("finished_at"))
+        finished_at = finished.timestamp() if finished is not None and finished.tzinfo else None
+        before = [c for c in email_calls(world) if finished_at is not None and c.start <= finished_at]
+        happens_within(lambda: [c for c in email_calls(world) if c.outcome != "running"], 3.0)
+        if finished_at is not None and not before:
+            later = [c for c in email_calls(world) if c.start > finished_at]
+            raise AssertionError(
+                f"Job {job_id} reached SUCCESS before any email was sent"
+                + (f": the worker called the email service {1000 * (later[0].start - finished_at):.0f} ms after "
+                   "writing SUCCESS, and the call failed" if later else ", and no email call followed") + ". "
+                f"The email service was set to fail ({SMTP_ERROR!r}), so the job should have ended FAILURE. A status "
+                "says what has happened: write SUCCESS once the email call has returned, and FAILURE with the "
+                "error when it raised (lecture §3.4).\n" + describe_job(redis_client, job_id)
+            )
+        raise AssertionError(
+            f"The email service was set to fail ({SMTP_ERROR!r}), yet job {job_id} ended SUCCESS. An email call "
+            "that raised is a FAILURE, with str(error) in the hash (lecture §3.4).\n"
+            + describe_job(redis_client, job_id) + "\n" + world.summary([EMAIL_TASK])
+        )
     failed_calls = [c for c in email_calls(world) if c.outcome == "failed"]
     assert failed_calls, "The email service was set to fail, but the worker never called it.\n" + world.summary()
     assert workers[0].alive(), (
@@ -231,7 +259,7 @@ def test_stage_timestamps_are_in_order_and_no_status_goes_backwards_with_several
     out_of_order = {job_id: problems for job_id, problems in out_of_order.items() if problems}
     assert not out_of_order, (
         "Each finished job's hash should hold created_at ≤ pending_at ≤ received_at ≤ started_at ≤ "
-        "finished_at, all ISO-8601 times. Not so for:\n"
+        "finished_at, all ISO-8601 times in UTC with their offset. Not so for:\n"
         + "\n".join(f"  job {job_id}: {'; '.join(problems)}" for job_id, problems in list(out_of_order.items())[:5])
         + "\nA time out of order means a stage was written late, or by the wrong program: the API writes "
         "PENDING before it pushes the job; the worker writes the rest as each happens (lecture §3.4)."
@@ -272,7 +300,18 @@ def test_the_status_endpoint_answers_within_the_latency_budget(system, budget):
     )
 
 
-def test_the_job_creation_time_is_the_current_utc_time_under_frozen_time(call_student_function, redis_url):
+def test_the_job_creation_time_is_the_current_utc_time_under_frozen_time(call_student_function, redis_url, system,
+                                                                          redis_client):
+    # make_job comes from exercise 02; this counts once the job's created_at also reaches its hash (task 1).
+    api = system.start_api()
+    job_id = confirm_for_job(api, 271)
+    ticket = next((job for job in map(parse_job, queued(redis_client)) if job and job.get("id") == job_id), {})
+    copied = job_hash(redis_client, job_id).get("created_at")
+    assert copied and copied == ticket.get("created_at"), (
+        f"Task 1 is not done yet: the job on the rail says created_at={ticket.get('created_at')!r}, and its hash "
+        f"job:{job_id} says {copied!r}. The API writes the hash with the job's own created_at, copied from the "
+        f"job, before it pushes the job (lecture §3.4).\n{describe_job(redis_client, job_id)}"
+    )
     args = {"email": "customer7@example.com", "order_id": 7, "order_total": order_record(7)["total"]}
     result = call_student_function("app", "make_job", [EMAIL_TASK, args], freeze=FROZEN,
                                    env={"REDIS_URL": redis_url})

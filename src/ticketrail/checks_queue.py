@@ -107,7 +107,8 @@ def utc_problem(name: str, value: object) -> str | None:
         return (f"{name} is {value!r}: a time without its UTC offset, so a worker in another time zone "
                 "cannot tell when it was; use datetime.now(timezone.utc).isoformat()")
     if stamp.utcoffset().total_seconds() != 0:
-        return f"{name} is {value!r}: the contract wants UTC (offset +00:00)"
+        return (f"{name} is {value!r}: a time in a local zone (offset {value[-6:]}), where the contract wants UTC "
+                "(offset +00:00); datetime.now(timezone.utc) reads the clock in UTC whatever the machine's zone")
     return None
 
 
@@ -231,6 +232,17 @@ def any_alive(workers: Sequence[Child]) -> bool:
     return any(child.alive() for child in workers)
 
 
+def idle_cost(child: Child, seconds: float) -> tuple[float, float]:
+    """(CPU seconds, runnable seconds) the child's processes piled up over the next `seconds`.
+
+    CPU time alone hides a busy loop on a loaded machine, where it waits for a core; time spent running or
+    ready to run piles up as fast as the clock for a loop, and stays near zero for a worker blocked in BRPOP.
+    """
+    cpu, runnable = child.cpu_seconds(), child.runnable_seconds()
+    time.sleep(seconds)  # the measurement window itself
+    return child.cpu_seconds() - cpu, child.runnable_seconds() - runnable
+
+
 def _indent(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines())
 
@@ -297,7 +309,7 @@ def status_of(api: Api, job_id: str) -> httpx.Response:
 
 
 def stage_problems(fields: dict[str, str]) -> list[str]:
-    """What is wrong with a finished job's stage timestamps: missing, unreadable, or out of order."""
+    """What is wrong with a finished job's stage timestamps: missing, unreadable, not UTC, or out of order."""
     problems, stamps = [], []
     for name in ("created_at", *STAGE_STAMPS):
         value = fields.get(name)
@@ -308,6 +320,8 @@ def stage_problems(fields: dict[str, str]) -> list[str]:
         if stamp is None:
             problems.append(f"{name}={value!r} is not an ISO-8601 time")
             continue
+        if problem := utc_problem(name, value):
+            problems.append(problem)
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
         stamps.append((name, value, stamp))

@@ -3,10 +3,13 @@
 For each exercise (all of them, or those named with --exercise):
 
 1. the reference earns full marks N times in a row (--repeat) on each Redis backend;
-2. the starter earns less;
+2. the starter earns nothing: every point is tied to the student's own work;
 3. every grader test fails on at least one known-wrong solution (tests/wrong/NN/*): the matrix of grader
    tests by known-wrong solutions is printed, and a test that none of them fails is named;
-4. no visible self-check is stricter than the hidden graders. Checkable meaning, over every solution the kit
+4. the audit (graders/NN/audit.yml) holds: every rule the README states is printed with its grader test and
+   its known-wrong solution, and a rule whose known-wrong solution passes its grader, a rule missing either,
+   and a known-wrong solution no rule names are problems;
+5. no visible self-check is stricter than the hidden graders. Checkable meaning, over every solution the kit
    knows (the reference, the starter, each known-wrong one): a self-check fails a solution only if the
    graders take points from it too. So the reference passes every self-check, and no solution a self-check
    rejects earns full marks: a student is never sent after a bug the graders do not mark. Beside each
@@ -30,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ticketrail import audit as audits
 from ticketrail import config as grading_config
 from ticketrail.grading.runner import ExerciseResult, run_exercise
 from ticketrail.kit import find_kit_root
@@ -142,8 +146,10 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
     # 2. the starter
     starter = solutions[1]
     report.say(f"  starter: {starter.graded.score:g} of {spec.max_points:g}")
-    if starter.graded.score >= spec.max_points:
-        report.problem("the starter earns full marks: the graders do not notice the work is not done")
+    if starter.graded.score > 0:
+        earned = ", ".join(t.name for t in starter.graded.tests if t.passed and t.name in spec.tests)
+        report.problem(f"the untouched starter earns {starter.graded.score:g} points ({earned}): tie those points "
+                       "to the student's own work")
 
     # 3. the matrix of grader tests by known-wrong solutions
     wrong = [s for s in solutions if s.known_wrong]
@@ -157,7 +163,11 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
     for name in uncaught(spec, wrong):
         report.problem(f"no known-wrong solution fails {name}: add one it catches to tests/wrong/{eid}/")
 
-    # 4. no self-check stricter than the graders
+    # 4. the audit: each rule of the README, its grader test and the known-wrong solution it fails
+    report.say("")
+    check_audit(report, root, spec, {s.name: s for s in wrong})
+
+    # 5. no self-check stricter than the graders
     report.say("")
     by_name = {s.name: s for s in solutions}
     for name, failing, covering, unmarked in self_check_cover(spec, solutions):
@@ -175,6 +185,35 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
     if not any(s.checks for s in solutions):
         report.problem(f"exercises/{eid} ran no self-check")
     return report
+
+
+def check_audit(report: Report, root: Path, spec: grading_config.ExerciseSpec, wrong: dict[str, Solution]) -> None:
+    path = audits.audit_path(root, spec.id)
+    if not path.is_file():
+        report.problem(f"no audit: write {path.relative_to(root)}, every rule of exercises/{spec.id}/README.md "
+                       "with its grader test and known-wrong solution")
+        return
+    try:
+        audit = audits.load(path, spec.id)
+    except grading_config.ConfigError as error:
+        report.problem(str(error))
+        return
+    report.say(f"  audit ({path.relative_to(root)}): {len(audit.rules)} rules")
+    for problem in audits.problems(audit, spec, audits.wrong_root(root, spec.id)):
+        report.problem(problem)
+    for rule in audit.rules:
+        report.say(f"  - [{rule.where}] {rule.rule}")
+        report.say(f"      grader {', '.join(rule.graders) or '(none)'}; known-wrong {', '.join(rule.wrong) or '(none)'}")
+        for name, grader in rule_misses(rule, wrong):
+            report.problem(f"rule on line {rule.line}: known-wrong {name} passes {grader}, the grader meant to catch it")
+    for name in audits.unnamed_wrong(audit, audits.wrong_root(root, spec.id)):
+        report.problem(f"known-wrong {name} is named by no rule in {path.relative_to(root)}: which rule does it break?")
+
+
+def rule_misses(rule: audits.Rule, wrong: dict[str, Solution]) -> list[tuple[str, str]]:
+    """(known-wrong, grader) pairs of a rule where the solution was graded and that grader did not fail it."""
+    return [(name, grader) for name in rule.wrong if name in wrong and wrong[name].graded is not None
+            for grader in rule.graders if not wrong[name].fails(grader)]
 
 
 def uncaught(spec: grading_config.ExerciseSpec, wrong: list[Solution]) -> list[str]:
