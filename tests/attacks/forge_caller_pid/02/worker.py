@@ -1,6 +1,6 @@
 # attack: one worker takes the whole rail and labels its calls with its siblings' pids (X-Caller-Pid, X-Caller), to earn "the workers share the work"
-# honest: 17 the work is not shared, whatever the headers say: it loses only the three-workers test
-# proof: ATTACK labelled its calls
+# honest: 20 the work is not shared, whatever the headers say: it loses only the three-workers test (3 of 23)
+# proof: A worker takes one job at a time
 """A worker that hoards every job (LRANGE + DEL) and signs each email call with another worker's pid."""
 import itertools
 
