@@ -1,8 +1,8 @@
-"""Whole-class grading time, one grading at a time against the default parallelism.
+"""Whole-course grading time, one grading at a time against the default parallelism.
 
     .venv/bin/python benchmarks/grade_class.py                      # the sample class, --jobs 1 vs the default
-    .venv/bin/python benchmarks/grade_class.py --jobs 1,2,3,4       # more levels
-    .venv/bin/python benchmarks/grade_class.py --class SUBMISSIONS
+    .venv/bin/python benchmarks/grade_class.py --jobs 1,2,4,6       # more levels
+    .venv/bin/python benchmarks/grade_class.py --class SUBMISSIONS -e 01,04
 
 Each level grades the class from scratch into its own folder with `ticketrail grade`, as an
 instructor would. Prints the wall time of each, the speed-up over the first level, and how
@@ -24,13 +24,15 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(KIT / "src"))
 
-from ticketrail.grading.batch import default_jobs  # noqa: E402
+from ticketrail.grading.batch import cores, default_jobs  # noqa: E402
 
 
-def grade(submissions: Path, out: Path, jobs: int, redis: str | None) -> float:
+def grade(submissions: Path, out: Path, jobs: int, redis: str | None, exercises: str | None) -> float:
     argv = [sys.executable, "-m", "ticketrail.cli", "grade", str(submissions), "--out", str(out), "--jobs", str(jobs)]
     if redis:
         argv += ["--redis", redis]
+    if exercises:
+        argv += ["--exercise", exercises]
     started = time.monotonic()
     done = subprocess.run(argv, cwd=KIT, capture_output=True, text=True)
     elapsed = time.monotonic() - started
@@ -57,15 +59,17 @@ def main() -> int:
     parser.add_argument("--jobs", default=f"1,{default_jobs()}",
                         help=f"parallelism levels, the first is the baseline (default: 1,{default_jobs()})")
     parser.add_argument("--redis", default=None, help="server or embedded (default: the kit's choice)")
+    parser.add_argument("-e", "--exercise", default=None, metavar="NN,NN",
+                        help="these exercises only (default: every exercise the class worked on)")
     options = parser.parse_args()
     levels = [int(level) for level in options.jobs.split(",")]
-    print(f"class: {options.submissions}; {len(os.sched_getaffinity(0))} cores; default parallelism "
+    print(f"class: {options.submissions}; {cores()} cores; default parallelism "
           f"{default_jobs()}; load average before: {os.getloadavg()[0]:.1f}")
     timings, results = {}, {}
     with tempfile.TemporaryDirectory(prefix="ticketrail-bench-") as scratch:
         for jobs in levels:
             out = Path(scratch) / f"jobs{jobs}"
-            timings[jobs] = grade(options.submissions, out, jobs, options.redis)
+            timings[jobs] = grade(options.submissions, out, jobs, options.redis, options.exercise)
             results[jobs] = verdicts(out)
             print(f"  --jobs {jobs}: {timings[jobs]:6.1f} s", flush=True)
     baseline = levels[0]

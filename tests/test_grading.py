@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -147,7 +148,7 @@ def records(out: Path) -> dict[str, dict]:
 
 
 def grades(out: Path) -> dict[str, dict]:
-    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+    with open(out / "grades.csv", newline="", encoding="utf-8-sig") as handle:
         return {row["student"]: row for row in csv.DictReader(handle)}
 
 
@@ -163,7 +164,7 @@ def test_the_class_is_graded_and_every_export_is_written(kit, klass, tmp_path, c
     assert sorted(p.name for p in (out / "feedback").iterdir()) == [
         f"{student}.{kind}" for student in ("alice", "bob", "carol") for kind in ("html", "md")
     ]
-    with open(out / "tests.csv", newline="") as handle:
+    with open(out / "tests.csv", newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 9 and {r["student"] for r in rows} == {"alice", "bob", "carol"}
     assert "alice" in stdout and "4/4" in stdout and "status" in stdout.splitlines()[0]
@@ -233,7 +234,12 @@ def test_the_wide_csv_quotes_names_with_commas_and_quotes(kit, tmp_path, capsys)
     out = tmp_path / "out"
     grade(folder, out, capsys=capsys)
     assert set(grades(out)) == set(names)
-    assert '"O\'Brien, Liam",4,4,4,ok' in (out / "grades.csv").read_text()
+    with open(out / "grades.csv", newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][0] == "student" and rows[0][-4:] == ["01", "total", "max", "status"], rows[0]
+    assert (out / "grades.csv").read_text(encoding="utf-8-sig").count('"O\'Brien, Liam"') >= 1, \
+        "a name with a comma is quoted"
+    assert {row[0]: row[-4:] for row in rows[1:]}["O'Brien, Liam"] == ["4", "4", "4", "ok"]
 
 
 def test_a_missing_file_scores_0_with_a_clear_message_and_no_grading_run(kit, tmp_path, capsys):
@@ -250,29 +256,75 @@ def test_a_missing_file_scores_0_with_a_clear_message_and_no_grading_run(kit, tm
     assert "0 to grade" in stderr and "1 settled" in stderr
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="only root grades with the sandbox, and only root can seal")
-def test_grading_as_root_closes_the_class_work_and_the_results_to_the_sandbox_user(kit, capsys):
-    # Under /tmp, not tmp_path: pytest's own folders are closed to others already, and would hide a missing seal.
+def _open_class(place: Path) -> tuple[Path, Path, Path]:
+    os.chmod(place, 0o755)
+    folder, out = place / "class", place / "out"
+    work = add_student(folder, "dana", layout="01/App.py")
+    out.mkdir()
+    for path in (folder, out, *folder.rglob("*")):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    return folder, out, work
+
+
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root grades with the sandbox, and only root can seal")
+
+
+@as_root
+def test_grading_as_root_in_the_jail_leaves_the_instructors_folders_as_they_were(kit, capsys):
+    if sandbox.jail_refused() is not None:
+        pytest.skip(f"this machine refuses the jail: {sandbox.jail_refused()}")
+    # Under /tmp, not tmp_path: pytest's own folders are closed to others already.
     open_place = Path(tempfile.mkdtemp(prefix="ticketrail-open-class-"))
     try:
-        os.chmod(open_place, 0o755)
-        folder, out = open_place / "class", open_place / "out"
-        work = add_student(folder, "dana", layout="01/App.py")
-        out.mkdir()
-        for path in (folder, out, *folder.rglob("*")):
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        folder, out, work = _open_class(open_place)
+        code, _, stderr = grade(folder, out, "-e", "01", capsys=capsys)
+        assert code == 0 and (out / "records" / "dana.json").exists(), stderr
+        assert oct(folder.stat().st_mode & 0o777) == oct(out.stat().st_mode & 0o777) == "0o755", (
+            "the jail shows a student's programs none of the class's folders: their permissions are the instructor's")
+        assert "sealed" not in stderr, stderr
+    finally:
+        shutil.rmtree(open_place)
+
+
+@as_root
+def test_grading_as_root_where_the_jail_is_refused_closes_the_class_work_and_the_results(kit, capsys, monkeypatch):
+    monkeypatch.setattr(sandbox, "jail_refused", lambda: "namespaces refused in this test")
+    open_place = Path(tempfile.mkdtemp(prefix="ticketrail-open-class-"))
+    try:
+        folder, out, work = _open_class(open_place)
         nobody = 65534
         assert sandbox.readable_by(nobody, nobody, [work]) == [work], "the class must start open, or this proves nothing"
-        code, _, stderr = grade(folder, out, "-e", "01", capsys=capsys)
+        code, _, stderr = grade(folder, out, "-e", "01", "--student-user", "auto", capsys=capsys)
         assert code == 0, stderr
         record = out / "records" / "dana.json"
         assert record.exists(), stderr
         assert sandbox.readable_by(nobody, nobody, [work, record, out / "grades.csv"]) == [], (
-            "After `ticketrail grade` as root, another user (as a student's programs are) should not be able to read "
-            f"a classmate's work or the results; stat modes: {oct(folder.stat().st_mode)} {oct(out.stat().st_mode)}")
+            "Without the jail, another user (as a student's programs are) should not be able to read a classmate's "
+            f"work or the results; stat modes: {oct(folder.stat().st_mode)} {oct(out.stat().st_mode)}")
         assert f"sealed {folder}" in stderr and f"sealed {out}" in stderr, stderr
     finally:
         shutil.rmtree(open_place)
+
+
+@as_root
+def test_an_unknown_exercise_is_refused_before_anything_is_touched(kit, capsys, monkeypatch):
+    monkeypatch.setattr(sandbox, "jail_refused", lambda: "namespaces refused in this test")
+    open_place = Path(tempfile.mkdtemp(prefix="ticketrail-open-class-"))
+    try:
+        folder, out, _ = _open_class(open_place)
+        code, _, stderr = grade(folder, out, "-e", "99", capsys=capsys)
+        assert code == 2 and "99" in stderr, stderr
+        assert oct(folder.stat().st_mode & 0o777) == oct(out.stat().st_mode & 0o777) == "0o755", stderr
+    finally:
+        shutil.rmtree(open_place)
+
+
+@as_root
+def test_grading_as_root_with_student_code_as_root_warns_loudly(kit, tmp_path, capsys):
+    folder = tmp_path / "class"
+    add_student(folder, "erin", layout="01/app.py")
+    code, _, stderr = grade(folder, tmp_path / "out", "-e", "01", "--student-user", "none", capsys=capsys)
+    assert "WARNING: --student-user none as root" in stderr, stderr
 
 
 def test_the_default_exercises_are_the_ones_the_class_worked_on(kit, klass, tmp_path, capsys):
@@ -479,6 +531,43 @@ def test_students_can_be_picked_by_pattern(kit, klass, tmp_path, capsys):
     assert set(records(out)) == {"alice", "carol"}
     assert grades(out)["bob"]["status"] == "01 not graded"
     assert grade(klass, out, "-s", "zed", capsys=capsys)[0] == 2
+
+
+def test_a_students_name_reaches_the_terminal_with_its_control_characters_made_visible():
+    # A folder may be named with ESC, BEL or a newline: the instructor's terminal shows them, never obeys them.
+    log = io.StringIO()
+    progress = Progress(1, log)
+    name = "mallory\x1b[2J\x07\nX 01"
+    progress.begin(name)
+    progress.end(name, f"{name}: 4/4 in 2s")
+    assert "\x1b" not in log.getvalue() and "\x07" not in log.getvalue(), repr(log.getvalue())
+    assert "mallory\u241b[2J\u2407\u2424X 01: 4/4" in log.getvalue() and log.getvalue().count("\n") == 1
+
+
+def test_latency_measurements_on_one_machine_take_turns(tmp_path):
+    # Two gradings measuring at once would each count the other's requests as their own slowness.
+    script = textwrap.dedent("""
+        import json, sys, time
+        import httpx
+        from ticketrail.latency import measure
+
+        sent = []
+
+        def send(key):
+            sent.append(time.time())
+            time.sleep(0.01)
+            return httpx.Response(200)
+
+        measure(send, lambda: 1, budget=1.0, requests=20, rounds=1)
+        print(json.dumps([sent[0], sent[-1]]))
+    """)
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    spans = sorted(json.loads(process.communicate(timeout=120)[0]) for process in processes)
+    overlapping = [(a, b) for a, b in zip(spans, spans[1:]) if b[0] < a[1]]
+    assert not overlapping, f"three processes measured at once; first and last request of each: {spans}"
+    from ticketrail.latency import lock_folder
+    assert stat.S_IMODE(lock_folder().stat().st_mode) == 0o700, "no other user may open the lock and hold it"
 
 
 def test_progress_is_a_bar_on_a_terminal_and_plain_lines_in_a_log():

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from ticketrail.config import ConfigError
+from ticketrail.kit import KitError
 
 SUBCOMMANDS = (
     "ticketrail.commands.run",
@@ -17,6 +21,7 @@ SUBCOMMANDS = (
     "ticketrail.commands.gradescope",
     "ticketrail.commands.feedback",
     "ticketrail.commands.grade",
+    "ticketrail.commands.report",
     "ticketrail.commands.validate",
 )
 
@@ -28,9 +33,22 @@ def main(argv: list[str] | None = None) -> int:
         importlib.import_module(name).register(subparsers)
     options = parser.parse_args(argv)
     try:
-        return options.handler(options) or 0
+        status = options.handler(options) or 0
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at exit
+        return status
     except KeyboardInterrupt:
         return 130
+    except KitError as error:  # an unknown exercise, no kit here: the person typing can fix it
+        print(f"ticketrail: {error}", file=sys.stderr)
+        return 2
+    except ConfigError as error:
+        print(f"ticketrail: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # `ticketrail status | head`: the reader left. Python would complain again while flushing
+        # stdout at exit, so point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from ticketrail import config as grading_config
 from ticketrail import sandbox
-from ticketrail.grading.batch import Batch, BatchError, Options, default_jobs
+from ticketrail.grading.batch import Batch, BatchError, Options, Shard, default_jobs
 from ticketrail.grading.exports import ClassView, summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.progress import duration
 from ticketrail.grading.submissions import discover
 from ticketrail.kit import find_kit_root
+from ticketrail.textsafe import clean
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-s", "--student", action="append", default=[], metavar="PATTERN",
                         help="grade only these students (shell wildcards, e.g. 'a*'; repeat or comma-separate)")
     parser.add_argument("-j", "--jobs", type=int, default=0,
-                        help=f"gradings at a time (default: one per core, here {default_jobs()})")
+                        help=f"gradings at a time (default: three per core as memory allows, here {default_jobs()})")
+    parser.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                        help="grade only part K of N of the class (by a hash of each student's name, so a student "
+                             "is always in the same part); then build the class's CSVs with `ticketrail report`")
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--force", action="store_true", help="regrade even what is up to date")
     again.add_argument("--only-failed", action="store_true",
@@ -46,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="whom the student's programs run as: auto (the default as root: a uid of their own, "
                              "in the sandbox), none (as yourself), or UID:GID (needs root)")
     parser.set_defaults(handler=grade)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _split(values: list[str]) -> list[str]:
@@ -67,6 +78,27 @@ def grade(options: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous[1])
 
 
+def _guard_the_class(options: argparse.Namespace, out: Path) -> None:
+    """As root: say loudly when student code would run as root; seal the class's folders only where the jail
+    is refused (in the jail a student's programs cannot see them, so the instructor's permissions stay)."""
+    if os.geteuid() != 0:
+        return
+    if options.student_user == "none":
+        print("WARNING: --student-user none as root: every student's code runs as root, with full power over "
+              "this machine, the kit and the class's work. Grade with the sandbox (the default) for marks.",
+              file=sys.stderr, flush=True)
+        return
+    refused = sandbox.jail_refused()
+    if refused is None:
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for folder in (options.submissions, out):
+        if sandbox.seal(folder):
+            print(f"note: sealed {folder} (no access for other users): this machine refuses the jail ({refused}), "
+                  "so a student's programs run as another user alone and must not read the class's work or results",
+                  file=sys.stderr)
+
+
 def _grade(options: argparse.Namespace) -> int:
     if options.student_user not in (None, "auto", "none") and os.geteuid() != 0:
         print(f"--student-user {options.student_user} needs root: only root can run programs as another user.",
@@ -77,41 +109,42 @@ def _grade(options: argparse.Namespace) -> int:
         config = grading_config.load(root / "grading.yml")
         submissions, notes = discover(options.submissions)
     except (grading_config.ConfigError, FileNotFoundError) as error:
-        print(error, file=sys.stderr)
+        print(clean(str(error)), file=sys.stderr)
+        return 2
+    if options.shard is not None and options.nbgrader is not None:
+        print("--nbgrader with --shard: the gradebook is written once, for the whole class, by the report step: "
+              f"ticketrail report {options.out} --nbgrader {options.nbgrader}", file=sys.stderr)
         return 2
     out = options.out
     submissions = [s for s in submissions if s.path.resolve() != out.resolve()]  # --out inside SUBMISSIONS
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(clean(f"note: {note}"), file=sys.stderr)
     if not submissions:
         print(f"{options.submissions} holds no submissions (a folder or zip per student).", file=sys.stderr)
         return 2
-    if os.geteuid() == 0 and options.student_user != "none":
-        # The sandbox keeps each student's programs from reading the kit; these two hold the rest of the class.
-        out.mkdir(parents=True, exist_ok=True)
-        for folder in (options.submissions, out):
-            if sandbox.seal(folder):
-                print(f"note: sealed {folder} (no access for other users): a student's programs run as "
-                      "another user and must not read the class's work or results", file=sys.stderr)
     batch_options = Options(
         exercises=_split(options.exercise), students=_split(options.student), jobs=options.jobs,
         force=options.force, only_failed=options.only_failed, redis=options.redis,
-        student_user=options.student_user,
+        student_user=options.student_user, shard=options.shard,
     )
     batch = Batch(root, config, submissions, out, batch_options)
     started = time.monotonic()
     try:
         plan = batch.plan()
     except BatchError as error:
-        print(error, file=sys.stderr)
+        print(clean(str(error)), file=sys.stderr)
         return 2
+    _guard_the_class(options, out)
     jobs = min(batch_options.jobs or default_jobs(), max(len(plan.jobs), 1))
-    print(f"{len(plan.selected)} submissions, exercise{'s' if len(plan.exercises) > 1 else ''} "
+    part = f"shard {options.shard}: {len(plan.selected)} of {len(submissions)}" if options.shard else len(plan.selected)
+    print(f"{part} submissions, exercise{'s' if len(plan.exercises) > 1 else ''} "
           f"{', '.join(plan.exercises)}: {len(plan.jobs)} to grade ({jobs} at a time), "
           f"{plan.settled} settled without a run (files missing, submission rejected), "
           f"{plan.up_to_date} up to date{'' if not plan.up_to_date else ' (--force regrades them)'}.",
           file=sys.stderr, flush=True)
     batch.run(plan)
+    if options.shard is not None:
+        return _shard_done(options, batch, started)
 
     view = _class_view(config, submissions, batch, plan.exercises)
     write_class(out, view)
@@ -122,10 +155,23 @@ def _grade(options: argparse.Namespace) -> int:
         except NbgraderMissing as error:
             print(error, file=sys.stderr)
             return 2
-    print(summary_table(view, [s.student for s in plan.selected]))
+    print(clean(summary_table(view, [s.student for s in plan.selected])))
     print(f"\nGraded {len(batch.graded)} in {duration(time.monotonic() - started)}. Results in {out}/: "
           f"grades.csv, tests.csv, results/<student>.json (Gradescope), feedback/<student>.md"
           f"{f', and the gradebook {options.nbgrader}' if options.nbgrader else ''}.")
+    if batch.interrupted:
+        print("Interrupted: the gradings that finished are saved. Run the same command again to finish the rest.",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+def _shard_done(options: argparse.Namespace, batch: Batch, started: float) -> int:
+    """A shard writes its students' records, results and feedback; the class's files wait for every shard."""
+    print(f"Shard {options.shard}: graded {len(batch.graded)} in {duration(time.monotonic() - started)}. "
+          f"Records in {options.out}/records/. When every shard is done, build the class's grades.csv, "
+          f"tests.csv and feedback from them: ticketrail report {options.out} (the shards' folders, or the "
+          "one they share).")
     if batch.interrupted:
         print("Interrupted: the gradings that finished are saved. Run the same command again to finish the rest.",
               file=sys.stderr)

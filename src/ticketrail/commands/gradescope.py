@@ -1,6 +1,9 @@
-"""`ticketrail gradescope OUT.zip`: a Gradescope autograder that grades with the hidden graders.
+"""`ticketrail gradescope OUT`: Gradescope autograders that grade with the hidden graders, one zip per
+exercise, as instructors set up one Gradescope assignment per exercise. Gradescope flattens an
+upload's folders, so a bundle of one exercise takes its files from the top of the submission
+as well as from NN/ or starter/NN/; a bundle of several could not tell whose app.py it holds.
 
-The zip holds `setup.sh` (run once, when Gradescope builds its image: Python, redis-server,
+Each zip holds `setup.sh` (run once, when Gradescope builds its image: Python, redis-server,
 the kit), `run_autograder` (run for
 each submission) and `kit/` (the harness, grading.yml, the graders and starters; never
 the reference). Gradescope unpacks it into /autograder/source.
@@ -57,29 +60,63 @@ cd "$root/source/kit" && exec "$python" -m ticketrail.commands.gradescope --root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("gradescope", help="write a Gradescope autograder zip (setup.sh, run_autograder)")
-    parser.add_argument("out", type=Path, help="the zip to write, e.g. ex01-autograder.zip")
+    parser = subparsers.add_parser(
+        "gradescope", help="write Gradescope autograder zips, one per exercise (setup.sh, run_autograder)",
+        description="Write one autograder zip per exercise, for one Gradescope assignment per exercise: a student "
+                    "uploads that exercise's files (or their repository) and sees that exercise's tests only.")
+    parser.add_argument("out", type=Path,
+                        help="a folder, for one zip per exercise (exNN-autograder.zip), or a .zip for one exercise")
     parser.add_argument("-e", "--exercise", action="append", default=[], metavar="NN",
-                        help="the exercise(s) this Gradescope assignment grades (repeat); default: every exercise "
-                             "that has graders")
+                        help="only these exercises (repeat, or comma-separate); default: every exercise that has "
+                             "graders")
+    parser.add_argument("--together", action="store_true",
+                        help="one zip for all the chosen exercises, for a single assignment where students submit "
+                             "their whole repository (NN/ or starter/NN/ folders; a bare upload cannot say which "
+                             "exercise its files are for)")
     parser.set_defaults(handler=run)
+
+
+def bundle_name(exercise_id: str) -> str:
+    return f"ex{exercise_id}-autograder.zip"
 
 
 def run(options: argparse.Namespace) -> int:
     root = find_kit_root(Path.cwd(), Path(__file__).resolve())
     config = grading_config.load(root / "grading.yml")
-    exercises = [e.zfill(2) for value in options.exercise for e in value.split(",") if e.strip()]
-    exercises = exercises or [e for e in config.exercises if (root / "graders" / e).is_dir()]
-    unknown = [e for e in exercises if e not in config.exercises or not (root / "graders" / e).is_dir()]
-    if unknown or not exercises:
-        print(f"No graders for exercise {', '.join(unknown) or '(none)'}; "
-              f"the exercises with graders: {', '.join(e for e in config.exercises if (root / 'graders' / e).is_dir())}")
-        return 1
-    write_bundle(root, exercises, options.out)
-    print(f"Wrote {options.out}: a Gradescope autograder for exercise{'s' if len(exercises) > 1 else ''} "
-          f"{', '.join(exercises)}.")
-    print("Upload it as the assignment's autograder (Ubuntu base image). Students submit their repository "
-          f"(starter/NN/...) or, for one exercise, just its files ({', '.join(config.exercise(exercises[0]).student_files)}).")
+    graded = [e for e in config.exercises if (root / "graders" / e).is_dir()]
+    chosen = [e.strip().zfill(2) for value in options.exercise for e in value.split(",") if e.strip()]
+    unknown = [e for e in chosen if e not in graded]
+    if unknown:
+        print(f"No graders for exercise {', '.join(unknown)}; the exercises with graders: {', '.join(graded)}.",
+              file=sys.stderr)
+        return 2
+    exercises = [e for e in graded if e in chosen] if chosen else graded
+    out: Path = options.out
+    as_zip = out.suffix.lower() == ".zip"
+    if as_zip and len(exercises) > 1 and not options.together:
+        print(f"{out} is one zip, for one Gradescope assignment, but {len(exercises)} exercises are chosen "
+              f"({', '.join(exercises)}). Give a folder for one zip per exercise (e.g. `ticketrail gradescope "
+              "autograders/`), name one exercise with -e NN, or add --together for one assignment that grades "
+              "them all from a repository upload.", file=sys.stderr)
+        return 2
+    if options.together or as_zip:
+        target = out if as_zip else out / f"ex{'-'.join(exercises)}-autograder.zip"
+        write_bundle(root, exercises, target)
+        written = [(target, exercises)]
+    else:
+        written = []
+        for exercise_id in exercises:
+            write_bundle(root, [exercise_id], out / bundle_name(exercise_id))
+            written.append((out / bundle_name(exercise_id), [exercise_id]))
+    for path, ids in written:
+        if len(ids) == 1:
+            files = ", ".join(config.exercise(ids[0]).student_files)
+            print(f"Wrote {path}: exercise {ids[0]} ({config.exercise(ids[0]).title}); students upload {files} "
+                  f"(or their repository, with {ids[0]}/ or starter/{ids[0]}/ in it).")
+        else:
+            print(f"Wrote {path}: exercises {', '.join(ids)} in one assignment; students upload their repository "
+                  "(NN/ or starter/NN/ folders).")
+    print("Upload each zip as the autograder of its own Gradescope assignment (Ubuntu base image).")
     return 0
 
 
@@ -120,22 +157,26 @@ def stage_bundle(root: Path, exercises: list[str], staging: Path) -> None:
 # --- at grading time, inside Gradescope -----------------------------------------------------
 
 
-def autograde(autograder: Path, exercises: list[str], redis: str | None = None) -> dict:
-    """Grade autograder/submission; the Gradescope results as a dict."""
+def autograder_batch(autograder: Path, exercises: list[str], out: Path, redis: str | None = None):
+    """The batch that grades autograder/submission for these exercises, as `ticketrail grade` grades one student."""
     from ticketrail.grading.batch import Batch, Options
-    from ticketrail.grading.exports import ClassView, gradescope_results
     from ticketrail.grading.submissions import Submission
 
     kit = autograder / "source" / "kit"
     config = grading_config.load(kit / "grading.yml")
     submission = Submission(STUDENT, autograder / "submission", "folder")
+    return Batch(kit, config, [submission], out, Options(exercises=exercises, jobs=1, redis=redis), stream=sys.stdout)
+
+
+def autograde(autograder: Path, exercises: list[str], redis: str | None = None) -> dict:
+    """Grade autograder/submission; the Gradescope results as a dict."""
+    from ticketrail.grading.exports import ClassView, gradescope_results
+
     with tempfile.TemporaryDirectory(prefix="ticketrail-gradescope-") as out:
-        batch = Batch(kit, config, [submission], Path(out),
-                      Options(exercises=exercises, jobs=1, redis=redis),
-                      stream=sys.stdout)
+        batch = autograder_batch(autograder, exercises, Path(out), redis)
         batch.run(batch.plan())
         record = batch.store.load(STUDENT)
-        view = ClassView(config, [STUDENT], {STUDENT: record}, [e for e in exercises])
+        view = ClassView(batch.config, [STUDENT], {STUDENT: record}, list(exercises))
         results = gradescope_results(view, STUDENT)
     # The log shows how grading went; it is for the instructor.
     results["stdout_visibility"] = "hidden"

@@ -41,13 +41,63 @@ from ticketrail.grading.submissions import (
 from ticketrail.grading.versions import grading_key, graders_version
 
 
-def default_jobs() -> int:
-    """One grading per core: a grading is mostly waiting (on the world's slow services, on Redis),
-    but the latency graders want a core free when they measure."""
+GRADINGS_PER_CORE = 3
+MEMORY_PER_GRADING = 400 * 1024 * 1024  # pytest, Redis, the world and the student's programs, with room to spare
+
+
+def cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
+
+
+def default_jobs() -> int:
+    """Three gradings per core, as memory allows. A grading mostly waits (on the world's slow services, on
+    Redis, on a worker's next poll): 04's take 41 s of wall time for 15 s of CPU. The latency checks are the
+    part that wants a quiet machine, and they take turns (latency.exclusive) instead of keeping cores idle."""
+    available = _memory_available()
+    by_memory = available // MEMORY_PER_GRADING if available else GRADINGS_PER_CORE * cores()
+    return max(1, min(GRADINGS_PER_CORE * cores(), by_memory))
+
+
+def _memory_available() -> int:
+    """Linux's estimate of the memory that can be used without swapping (free memory and reclaimable cache)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part K of N of the class: the students whose key hashes to K. A student's shard depends on their key
+    alone, so it is the same whatever else is in the folder, in whatever order."""
+
+    index: int  # 1..count
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Shard":
+        index, slash, count = text.strip().partition("/")
+        try:
+            shard = cls(int(index), int(count))
+        except ValueError:
+            shard = None
+        if not slash or shard is None or not 1 <= shard.index <= shard.count:
+            raise ValueError(f"--shard takes K/N with 1 <= K <= N, e.g. 2/3 for the second of three; got {text!r}")
+        return shard
+
+    def holds(self, student: str) -> bool:
+        digest = hashlib.sha256(student.encode("utf-8", "surrogateescape")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
 
 
 @dataclass
@@ -59,6 +109,7 @@ class Options:
     only_failed: bool = False
     redis: str | None = None
     student_user: str | None = None  # auto, none or uid:gid, as the plugin's --student-user takes it
+    shard: Shard | None = None
 
 
 @dataclass
@@ -68,6 +119,7 @@ class Job:
     spec: ExerciseSpec
     handin: Handin
     key: str
+    graders: str
     expected_seconds: float = float("inf")  # from an earlier grading; unknown ones go first
 
     @property
@@ -156,12 +208,14 @@ class Batch:
 
     def _selected(self) -> list[Submission]:
         patterns = self.options.students
-        if not patterns:
-            return list(self.submissions)
-        selected = [s for s in self.submissions if any(fnmatch.fnmatchcase(s.student, p) for p in patterns)]
-        if not selected:
-            raise BatchError(f"no submission matches --student {' '.join(patterns)}")
-        return selected
+        selected = list(self.submissions)
+        if patterns:
+            selected = [s for s in selected if any(fnmatch.fnmatchcase(s.student, p) for p in patterns)]
+            if not selected:
+                raise BatchError(f"no submission matches --student {' '.join(patterns)}")
+        shard = self.options.shard
+        # A shard with nobody in it (a small class, many shards) has nothing to do: not an error.
+        return [s for s in selected if shard.holds(s.student)] if shard else selected
 
     def _plan_submission(self, plan: Plan, submission: Submission, tree: Tree | Rejected,
                          versions: dict[str, str], flat: bool) -> None:
@@ -182,13 +236,14 @@ class Batch:
                 plan.up_to_date += 1
                 continue
             if isinstance(tree, Rejected):
-                self._settle(base, eid, key, handin, not_graded(spec, "rejected", str(tree)))
+                self._settle(base, eid, key, versions[eid], handin, not_graded(spec, "rejected", str(tree)))
                 plan.settled += 1
             elif not handin.complete:
-                self._settle(base, eid, key, handin, not_graded(spec, "missing", handin.explain_missing()))
+                self._settle(base, eid, key, versions[eid], handin,
+                             not_graded(spec, "missing", handin.explain_missing()))
                 plan.settled += 1
             else:
-                job = Job(submission, base, spec, handin, key)
+                job = Job(submission, base, spec, handin, key, versions[eid])
                 if earlier is not None and earlier.status == "graded":
                     job.expected_seconds = earlier.result.duration
                 plan.jobs.append(job)
@@ -202,8 +257,10 @@ class Batch:
             return earlier is not None and earlier.status in FAILED
         return earlier is None or earlier.key != key
 
-    def _settle(self, base: Record, exercise_id: str, key: str, handin: Handin, result: ExerciseResult) -> None:
-        self._record(base, exercise_id, ExerciseRecord(key, result, handin.folder, handin.file_digests(), now()))
+    def _settle(self, base: Record, exercise_id: str, key: str, graders: str, handin: Handin,
+                result: ExerciseResult) -> None:
+        self._record(base, exercise_id,
+                     ExerciseRecord(key, result, handin.folder, handin.file_digests(), now(), graders))
 
     def _record(self, base: Record, exercise_id: str, exercise: ExerciseRecord) -> None:
         with self._writing:  # two exercises of one student finishing together: the later record is exported last
@@ -259,7 +316,7 @@ class Batch:
         if result.status == "cancelled":
             return
         self._record(job.base, job.spec.id, ExerciseRecord(job.key, result, job.handin.folder,
-                                                           job.handin.file_digests(), now()))
+                                                           job.handin.file_digests(), now(), job.graders))
         self.graded.append(job.label)
         status = "" if result.status == "graded" else f" {result.status}"
         progress.end(job.label, f"{job.label}: {result.score:g}/{result.max_score:g}{status} "

@@ -1,5 +1,8 @@
 """The batch's progress on stderr: a bar with the count, who is being graded and an ETA on a terminal;
-one plain line per finished grading otherwise (CI logs, a pipe)."""
+one plain line per finished grading otherwise (CI logs, a pipe).
+
+Labels hold students' names (a folder's or zip's name, the student's choice): shown through
+textsafe.clean, on one line, so no name can move the cursor or ring the instructor's terminal."""
 
 from __future__ import annotations
 
@@ -8,6 +11,12 @@ import sys
 import threading
 import time
 from typing import TextIO
+
+from ticketrail.textsafe import clean
+
+
+def one_line(text: str) -> str:
+    return clean(text).replace("\n", "\u2424").replace("\t", " ")
 
 
 def duration(seconds: float) -> str:
@@ -40,12 +49,13 @@ class Progress:
 
     def begin(self, label: str) -> None:
         with self._lock:
-            self.current[label] = time.monotonic()
+            self.current[one_line(label)] = time.monotonic()
             self._draw()
 
     def end(self, label: str, line: str) -> None:
+        line = one_line(line)
         with self._lock:
-            self.current.pop(label, None)
+            self.current.pop(one_line(label), None)
             self.done += 1
             if self.tty:
                 self._clear()

@@ -29,19 +29,20 @@ class ExerciseRecord:
     folder: str | None = None
     files: dict[str, str] = field(default_factory=dict)  # student file → sha256
     graded_at: str = ""
+    graders: str = ""  # the graders' version (versions.graders_version): records to merge must agree on it
 
     @property
     def status(self) -> str:
         return self.result.status
 
     def to_json(self) -> dict:
-        return {"key": self.key, "folder": self.folder, "files": self.files, "graded_at": self.graded_at,
-                "result": self.result.to_json()}
+        return {"key": self.key, "graders": self.graders, "folder": self.folder, "files": self.files,
+                "graded_at": self.graded_at, "result": self.result.to_json()}
 
     @classmethod
     def from_json(cls, data: dict) -> "ExerciseRecord":
         return cls(data["key"], ExerciseResult.from_json(data["result"]), data.get("folder"),
-                   data.get("files", {}), data.get("graded_at", ""))
+                   data.get("files", {}), data.get("graded_at", ""), data.get("graders", ""))
 
 
 @dataclass
@@ -63,6 +64,24 @@ class Record:
         return cls(data["student"], data.get("source", ""), data.get("kind", ""), data.get("commit"),
                    data.get("problems", []),
                    {eid: ExerciseRecord.from_json(item) for eid, item in data.get("exercises", {}).items()})
+
+
+class RecordError(ValueError):
+    """A record file that cannot be read, named with the reason."""
+
+
+def read_record(path: Path) -> Record:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        record = Record.from_json(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RecordError(f"{path}: not a record `ticketrail grade` wrote (not valid JSON: {error})") from None
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise RecordError(f"{path}: not a record `ticketrail grade` wrote (field {error} is missing or "
+                          "of the wrong type)") from None
+    if path.stem != record.student:
+        raise RecordError(f"{path}: holds the record of {record.student!r}, but is named after {path.stem!r}")
+    return record
 
 
 def now() -> str:

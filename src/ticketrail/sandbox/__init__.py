@@ -186,6 +186,13 @@ class Sandbox:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
+def jail_refused() -> str | None:
+    """None when this machine builds the jail for an unprivileged user (tried as nobody); else why not."""
+    with tempfile.TemporaryDirectory(prefix="ticketrail-probe-") as folder:
+        os.chmod(folder, 0o755)
+        return jail.probe(jail.write_etc(Path(folder) / "etc"), None, procs.limits_preexec(None, (65534, 65534)))
+
+
 def activate(spec: str, kit_root: Path, also_secret: Iterable[Path] = (), isolation: str = "auto") -> Sandbox | None:
     """`auto` (a uid from the pool when root; nothing otherwise) or `uid:gid` (a uid of your choice).
 

@@ -93,10 +93,13 @@ def write_etc(folder: Path) -> Path:
     return folder
 
 
-def probe(etc: Path, python: str, as_user: Callable[[], None]) -> str | None:
-    """None when a jail can be built here (a program starts in it, as the sandbox's uid); else why not."""
+def probe(etc: Path, python: str | None, as_user: Callable[[], None]) -> str | None:
+    """None when a jail can be built here (a program starts in it, as the sandbox's uid); else why not.
+    Without `python`, the system's shell says it got in."""
+    command = [python, "-S", "-c", "print('jailed')"] if python else ["/bin/sh", "-c", "echo jailed"]
+    readable = (Path(python).parent.parent,) if python else ()
     try:
-        argv = Jail(etc, readable=(Path(python).parent.parent,)).wrap([python, "-S", "-c", "print('jailed')"], Path("/"))
+        argv = Jail(etc, readable=readable).wrap(command, Path("/"))
     except JailError as error:
         return str(error)
     try:
