@@ -203,13 +203,13 @@ def test_the_sample_class_graded_as_three_shards_reports_what_a_single_run_write
         return subprocess.Popen([sys.executable, "-m", "ticketrail.cli", *args], cwd=KIT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 
-    single = ticketrail("grade", str(SAMPLE), "--out", str(tmp_path / "single"), "-e", "01")
+    single = ticketrail("grade", str(SAMPLE), "--out", str(tmp_path / "single"), "-e", "01", "-j", "2")
     single_log = single.communicate(timeout=1500)[0]
     assert single.returncode == 0, single_log[-3000:]
 
     # Shards 1 and 2 share a folder, as on a cluster's shared volume; shard 3 writes its own, as copied back.
     folders = {1: tmp_path / "shared", 2: tmp_path / "shared", 3: tmp_path / "own"}
-    shards = [ticketrail("grade", str(SAMPLE), "--out", str(folder), "-e", "01", "--shard", f"{index}/3", "-j", "2")
+    shards = [ticketrail("grade", str(SAMPLE), "--out", str(folder), "-e", "01", "--shard", f"{index}/3", "-j", "1")
               for index, folder in folders.items()]
     logs = [shard.communicate(timeout=1500)[0] for shard in shards]
     for index, (shard, log) in enumerate(zip(shards, logs), 1):
