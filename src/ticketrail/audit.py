@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from ticketrail.config import ConfigError, ExerciseSpec, _Reader
+from ticketrail.config import ConfigError, ExerciseSpec, _Reader, compose
 
 RULE_KEYS = ("rule", "where", "grader", "wrong")
 
@@ -59,16 +59,7 @@ def wrong_root(root: Path, exercise_id: str) -> Path:
 def load(path: str | Path, exercise_id: str) -> Audit:
     path = Path(path)
     reader = _Reader(path)
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: not found") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
-    if root is None:
-        raise ConfigError(f"{path}: the file is empty")
+    root = compose(path)
     top = reader.mapping(root, "the file", ("rules",))
     if "rules" not in top:
         raise reader.fail(root, "there is no `rules:` section")

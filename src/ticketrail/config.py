@@ -125,9 +125,8 @@ class _Reader:
 EXERCISE_KEYS = ("title", "student_files", "time_scale", "budgets", "timeouts", "env", "run", "tests")
 
 
-def load(path: str | Path) -> GradingConfig:
-    path = Path(path)
-    reader = _Reader(path)
+def compose(path: Path) -> yaml.Node:
+    """The YAML node tree of a file the kit reads strictly; a missing, empty or broken file is a ConfigError."""
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -138,6 +137,13 @@ def load(path: str | Path) -> GradingConfig:
         raise ConfigError(f"{path}{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
     if root is None:
         raise ConfigError(f"{path}: the file is empty")
+    return root
+
+
+def load(path: str | Path) -> GradingConfig:
+    path = Path(path)
+    reader = _Reader(path)
+    root = compose(path)
     top = reader.mapping(root, "the file", ("defaults", "exercises"))
     defaults = _defaults(reader, top.get("defaults"))
     if "exercises" not in top:
