@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ticketrail import procfs
+from ticketrail._libc import die_with_parent
 
 if TYPE_CHECKING:
     from ticketrail.sandbox.jail import Jail
@@ -83,6 +84,16 @@ def limits_preexec(limits: Limits | None, user: tuple[int, int] | None) -> Calla
 
 
 _limit_child = limits_preexec
+
+
+def _dying_with_parent(apply: Callable[[], None]) -> Callable[[], None]:
+    """Whatever ends the harness's process (a kill, a crash) ends its programs too."""
+
+    def run() -> None:
+        apply()
+        die_with_parent(signal.SIGKILL)
+
+    return run
 
 
 class Output:
@@ -196,7 +207,7 @@ class Child:
                 stdout=self.output.write_fd,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=limits_preexec(limits, user) if limits or user else None,
+                preexec_fn=_dying_with_parent(limits_preexec(limits, user)),
             )
         finally:
             os.close(self.output.write_fd)  # the child holds the only writing end now: its exit is our EOF

@@ -6,7 +6,6 @@ each test ends; never from an exit code or a file the student's programs can tou
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ticketrail import procfs
+from ticketrail._libc import die_with_parent
 from ticketrail.config import ExerciseSpec, GradingConfig
 from ticketrail.report_seal import KEY_VARIABLE, ReportSeal
 
@@ -250,12 +250,7 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
 def _die_with_parent() -> None:
     # Should the grading process be killed outright, pytest gets SIGINT and tears its fixtures down
     # instead of grading on for nobody.
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    die_with_parent(signal.SIGINT)

@@ -33,7 +33,7 @@ from typing import IO, Callable, Iterable
 
 from ticketrail import procs
 from ticketrail.sandbox import jail, watchdog
-from ticketrail.sandbox._libc import PR_SET_CHILD_SUBREAPER, libc
+from ticketrail._libc import PR_SET_CHILD_SUBREAPER, libc
 from ticketrail.sandbox.errors import SandboxError
 from ticketrail.sandbox.files import SECRETS, WORKSPACE_CAP, copy_tree, own_folder, readable_by, seal, seal_kit
 from ticketrail.sandbox.jail import Jail

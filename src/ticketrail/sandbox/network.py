@@ -8,7 +8,7 @@ import os
 import socket
 import struct
 
-from ticketrail.sandbox._libc import CLONE_NEWIPC, CLONE_NEWNET, libc
+from ticketrail._libc import CLONE_NEWIPC, CLONE_NEWNET, libc
 
 
 def isolate_network() -> str | None:

@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 
-from ticketrail.sandbox._libc import PR_SET_PDEATHSIG, libc
+from ticketrail._libc import PR_SET_PDEATHSIG, libc
 from ticketrail.sandbox.uids import cpu_seconds_of, end_processes, tasks_of
 
 WATCH_PERIOD = 0.2
