@@ -100,7 +100,9 @@ def test_an_unknown_order_gets_404_and_no_side_effects(system, world):
         "shop.OrderNotFound: turn it into an HTTPException."
     )
     calls = wait_quiet(world, quiet_for=1.0, timeout=10)
-    sent = [SHORT_NAMES[c.service] for c in calls if c.service in SIDE_EFFECTS and c.seq not in before]
+    # Order 650's own side effects may still arrive (a solution that schedules them twice, say): not this rule's.
+    sent = [SHORT_NAMES[c.service] for c in calls
+            if c.service in SIDE_EFFECTS and c.seq not in before and c.order_id != 650]
     assert not sent, (
         f"For an order that does not exist the world still saw: {', '.join(sent)}. "
         "Schedule side effects only after the order was found and confirmed."

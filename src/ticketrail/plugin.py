@@ -282,7 +282,8 @@ def _say_when_not_done(item: pytest.Item, call: pytest.CallInfo) -> None:
     if headline:
         notdone.annotate(call.excinfo.value, headline)
     crashed = started.first_crash() if started is not None else None
-    if crashed is not None and crashed.headline not in str(call.excinfo.value):
+    if crashed is not None and not call.excinfo.errisinstance(CouldNotStart) \
+            and crashed.headline not in str(call.excinfo.value):
         notdone.annotate(call.excinfo.value, str(crashed))
 
 

@@ -224,9 +224,10 @@ class Child:
 
     def signal(self, signum: int) -> None:
         self.signalled = True
-        if self.jail is not None and signum != signal.SIGKILL:
+        if self.jail is not None and signum not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCONT):
             # bubblewrap's own process outside the jail would die of SIGTERM (and take the jail with it): a
-            # signal to stop or pause is for the program inside, as it is without a jail.
+            # signal asking to stop is for the program inside, as it is without a jail. SIGKILL, SIGSTOP and
+            # SIGCONT go to the whole group, bubblewrap too, so that its state is the program's.
             for pid in procfs.group_members(self.process.pid):
                 if pid != self.process.pid:
                     try:

@@ -17,6 +17,7 @@ from ticketrail.sandbox import Sandbox, Sweep
 
 PORT_ATTEMPTS = 3
 HOPELESS_PERIOD = 0.5
+PRINTED_LINES = 20  # of a program's own output shown beside its crash
 EARLY_SECONDS = 5.0  # a program that died this soon after its start died starting
 BUSY_SHARE = 0.8  # of its time since it started, running or ready to run: one that waits never comes near
 # Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
@@ -185,9 +186,17 @@ class System:
         if found is None:
             return None
         if found.headline in _told:
-            return CouldNotStart(child, f"{found.headline} (as in an earlier test: its traceback is shown there)")
+            where = f"{found.file}:{found.line}: " if found.file else ""
+            return CouldNotStart(child, f"{where}{_role(child)} could not start, of the same error as in the first "
+                                        "check that started it (its traceback is shown there)")
         _told.add(found.headline)
-        return CouldNotStart(child, str(found))
+        # What it printed before it died, with any traceback cut to the student's frames: the crash's own is last.
+        log = child.log()
+        crashes = startup.tracebacks(log)
+        before = [line for line in log.splitlines()[:crashes[0].start if crashes else None] if line.strip()]
+        before = before[-PRINTED_LINES:]
+        said = "\n".join(["It printed, before that:", *before]) if before else ""
+        return CouldNotStart(child, "\n".join(part for part in (str(found), said) if part))
 
     def crash_of(self, child: Child) -> startup.Crash | None:
         """What a program that failed on its own died of, in one line and the student's frames."""
