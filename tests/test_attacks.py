@@ -7,6 +7,7 @@ graded beside it as if they were alone. `benchmarks/attack_table.py` prints the 
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import socket
@@ -413,3 +414,16 @@ def test_validate_flags_a_self_check_that_fails_a_solution_every_grader_passes()
     cover = {name: rest for name, *rest in self_check_cover(spec, solutions)}
     assert cover["check_a"] == [["slow", "twice"], [], []], "two graders catch what check_a fails: not stricter"
     assert cover["check_b"] == [["strict"], [], ["strict"]], "check_b fails a solution every grader passes: stricter"
+
+
+def test_no_control_character_or_formula_from_a_submission_reaches_any_output(batch):
+    """The output_injection attack prints ESC, BEL and NUL and is named like a spreadsheet formula."""
+    work, _, printed = batch
+    raw = [f"{path.relative_to(work / 'results')}" for path in (work / "results").rglob("*") if path.is_file()
+           and path.suffix in (".md", ".html", ".csv", ".json") and any(c in path.read_bytes() for c in b"\x1b\x07\x00")]
+    assert not raw, f"raw control characters from a submission reached: {raw}"
+    assert not any(c in printed for c in "\x1b\x07\x00"), "raw control characters reached the terminal summary"
+    for name in ("grades.csv", "tests.csv"):
+        with open(work / "results" / name, newline="", encoding="utf-8-sig") as table:
+            formulas = [cell for row in csv.reader(table) for cell in row if cell[:1] in ("=", "+", "@")]
+        assert not formulas, f"{name} holds cells a spreadsheet would run as formulas: {formulas[:3]}"
