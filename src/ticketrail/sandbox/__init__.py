@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterable
 
 from ticketrail import procs
-from ticketrail.sandbox import jail, watchdog
+from ticketrail.sandbox import jail
 from ticketrail._libc import PR_SET_CHILD_SUBREAPER, libc
 from ticketrail.sandbox.errors import SandboxError
 from ticketrail.sandbox.files import SECRETS, WORKSPACE_CAP, copy_tree, own_folder, readable_by, seal, seal_kit
@@ -157,6 +157,8 @@ class Sandbox:
         (nearly) every core busy, and says so; `on_stop` callbacks hear why."""
         if not self.claimed or self._watchdog is not None:
             return
+        from ticketrail.sandbox import watchdog  # not at the top: `python -m` runs that module on its own
+
         argv = [sys.executable, "-m", "ticketrail.sandbox.watchdog", str(self.uid), str(self.gid),
                 str(procs.STUDENT_LIMITS.processes)]
         self._watchdog = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
