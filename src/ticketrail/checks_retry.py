@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import pytest
 import redis
 
+from ticketrail import procfs
 from ticketrail.config import ExerciseSpec
 from ticketrail.procs import Child
 from ticketrail.services import order_record
@@ -285,33 +286,9 @@ def wait_for_held_call(world: WorldControl, order_id: int | None, timeout: float
 
 # --- processes ------------------------------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            text = stat.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    return text.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ... utime stime
-
-
-def _group(child: Child) -> list[int]:
-    members = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and (fields := _stat_fields(int(name))) and int(fields[2]) == child.pid:
-            members.append(int(name))
-    return members
-
-
 def cpu_seconds(child: Child) -> float:
     """CPU time (user + system) of every process in the child's process group."""
-    total = 0
-    for pid in _group(child):
-        if fields := _stat_fields(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+    return child.cpu_seconds()
 
 
 def wakeups(child: Child) -> int:
@@ -321,7 +298,7 @@ def wakeups(child: Child) -> int:
     of times a second; a worker blocked on Redis wakes a few times.
     """
     total = 0
-    for pid in _group(child):
+    for pid in procfs.group_members(child.pid):
         try:
             threads = os.listdir(f"/proc/{pid}/task")
         except OSError:
@@ -337,8 +314,8 @@ def wakeups(child: Child) -> int:
 
 def process_state(pid: int) -> str:
     """'R', 'S', 'T' (stopped) … or 'gone'."""
-    fields = _stat_fields(pid)
-    return fields[0] if fields else "gone"
+    fields = procfs.stat_fields(pid)
+    return fields[0].decode() if fields else "gone"
 
 
 def owner_of(children: Iterable[Child], pid: str | int | None) -> Child | None:
@@ -347,7 +324,7 @@ def owner_of(children: Iterable[Child], pid: str | int | None) -> Child | None:
         pid = int(pid)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return None
-    fields = _stat_fields(pid)
+    fields = procfs.stat_fields(pid)
     group = int(fields[2]) if fields else None
     return next((c for c in children if c.pid == pid or c.pid == group), None)
 

@@ -83,9 +83,6 @@ def limits_preexec(limits: Limits | None, user: tuple[int, int] | None) -> Calla
     return apply
 
 
-_limit_child = limits_preexec
-
-
 def _dying_with_parent(apply: Callable[[], None]) -> Callable[[], None]:
     """Whatever ends the harness's process (a kill, a crash) ends its programs too."""
 
