@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from _pytest._code.code import ReprFileLocation, TerminalRepr
 
 pytest.register_assert_rewrite("ticketrail.checks")
 
@@ -296,13 +297,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     could_not_start = call.excinfo is not None and call.excinfo.errisinstance(CouldNotStart)
     if could_not_start:
         # The student's crash says it all: no harness frames around it, and no log repeating it.
-        report.longrepr = str(call.excinfo.value)
+        report.longrepr = _StartCrash(str(call.excinfo.value))
     report.ticketrail_task = _task_of(item)
     report.ticketrail_copies = getattr(item, "_ticketrail_copies", [])
     started = getattr(item, "_ticketrail_system", None)
     if report.failed and started is not None and call.when == "call" and not could_not_start:
         for title, text in started.logs_for_report():
             report.sections.append((f"student program: {title}", text or "(printed nothing)"))
+
+
+class _StartCrash(TerminalRepr):
+    """The crash text as the failure, with its first line as the summary's message: a plain string would
+    put the whole traceback in pytest's short summary wherever that is not trimmed (on CI, or with -vv)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.reprcrash = ReprFileLocation("", 0, text.splitlines()[0] if text else "")
+
+    def toterminal(self, tw) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
 
 
 def _name_copy(item: pytest.Item, copy: Path, source: Path) -> None:
