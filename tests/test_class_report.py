@@ -18,7 +18,8 @@ from ticketrail import config
 from ticketrail.grading import runner
 from ticketrail.grading.batch import not_graded
 from ticketrail.grading.class_report import class_report
-from ticketrail.grading.exports import ClassView, write_class
+from ticketrail.grading.classview import ClassView
+from ticketrail.grading.exports import write_class
 from ticketrail.grading.records import ExerciseRecord, Record
 
 from helpers import KIT

@@ -18,7 +18,9 @@ import pytest
 
 from ticketrail import config
 from ticketrail.commands import gradescope
-from ticketrail.grading.exports import ClassView, feedback_markdown
+from ticketrail.grading.classview import ClassView
+from ticketrail.grading.feedback.markdown import feedback_markdown
+from ticketrail.grading.feedback.model import build
 from ticketrail.grading.records import ExerciseRecord, Record, RecordStore
 
 from helpers import KIT
@@ -237,7 +239,7 @@ def test_html_feedback_draws_the_customers_timeline_and_says_what_the_markdown_s
     tags.feed(page)
     assert not tags.problems and tags.open == [], (tags.problems, tags.open)
 
-    markdown = feedback_markdown(view, "alice")
+    markdown = feedback_markdown(build(view, "alice"))
     for heading in re.findall(r"^#+ (.*)$", markdown, re.M):
         assert html.escape(heading.replace("**", "")) in page, f"the heading {heading!r} is in the page"
     for test in result.tests:

@@ -17,7 +17,8 @@ import pytest
 
 from ticketrail import config
 from ticketrail.grading import exports, runner
-from ticketrail.grading.exports import ClassView, grades_csv, write_class
+from ticketrail.grading.classview import ClassView
+from ticketrail.grading.exports import grades_csv, write_class
 from ticketrail.grading.records import ExerciseRecord, Record
 from ticketrail.textsafe import FORMULA_STARTS, cell, clean
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from ticketrail.latency import Sample
 from ticketrail.services import SHORT_NAMES, SIDE_EFFECTS
 from ticketrail.worldctl import Call
 
 WIDTH = 40
+_TITLE = re.compile(r"^Timeline of one request.*:$")
+_CALL = re.compile(r"^\s+(?P<label>\S.*?)\s+(?P<start>\d+\.\d+)–\s*(?P<end>\d+\.\d+)\s+.*?(?P<when>before|after) the answer$")
+_ANSWER = re.compile(r"^\s+answer sent\s+(?P<at>\d+\.\d+)")
+
+
+@dataclass(frozen=True)
+class Timeline:
+    title: str
+    calls: tuple[tuple[str, float, float, str], ...]  # label, start, end (s from the request), before|after
+    answer: float | None
 
 
 def customer_timeline(sample: Sample, calls: list[Call]) -> str:
@@ -32,3 +45,28 @@ def waited_for(sample: Sample, calls: list[Call]) -> str:
         if c.service in SIDE_EFFECTS and c.end is not None and c.end <= sample.received
     ]
     return ", ".join(parts)
+
+
+def split(text: str) -> list[str | Timeline]:
+    """A check's message as the text around the timelines it holds (as customer_timeline writes them)."""
+    parts: list[str | Timeline] = []
+    plain: list[str] = []
+    lines = text.splitlines()
+    index = 0
+    while index < len(lines):
+        if _TITLE.match(lines[index].strip()):
+            calls, answer, end = [], None, index + 1
+            while end < len(lines) and (_CALL.match(lines[end]) or _ANSWER.match(lines[end])):
+                if call := _CALL.match(lines[end]):
+                    calls.append((call["label"], float(call["start"]), float(call["end"]), call["when"]))
+                else:
+                    answer = float(_ANSWER.match(lines[end])["at"])
+                end += 1
+            if calls:
+                parts += ["\n".join(plain)] if plain else []
+                parts.append(Timeline(lines[index].strip(), tuple(calls), answer))
+                plain, index = [], end
+                continue
+        plain.append(lines[index])
+        index += 1
+    return parts + (["\n".join(plain)] if plain else [])

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ticketrail.commands._common import fail
-from ticketrail.feedback_html import write_class_feedback_html
+from ticketrail.grading.feedback.html import write_class_feedback_html
 from ticketrail.kit import Kit
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from ticketrail import config as grading_config
 from ticketrail import sandbox
 from ticketrail.grading.batch import Batch, BatchError, Options, Shard, default_jobs
-from ticketrail.grading.exports import ClassView, summary_table, write_class
+from ticketrail.grading.classview import ClassView
+from ticketrail.grading.exports import summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.progress import duration
 from ticketrail.grading.submissions import discover

@@ -170,14 +170,15 @@ def autograder_batch(autograder: Path, exercises: list[str], out: Path, redis: s
 
 def autograde(autograder: Path, exercises: list[str], redis: str | None = None) -> dict:
     """Grade autograder/submission; the Gradescope results as a dict."""
-    from ticketrail.grading.exports import ClassView, gradescope_results
+    from ticketrail.grading.classview import ClassView
+    from ticketrail.grading.feedback.gradescope import results_json
 
     with tempfile.TemporaryDirectory(prefix="ticketrail-gradescope-") as out:
         batch = autograder_batch(autograder, exercises, Path(out), redis)
         batch.run(batch.plan())
         record = batch.store.load(STUDENT)
         view = ClassView(batch.config, [STUDENT], {STUDENT: record}, list(exercises))
-        results = gradescope_results(view, STUDENT)
+        results = results_json(view, STUDENT)
     # The log shows how grading went; it is for the instructor.
     results["stdout_visibility"] = "hidden"
     return results

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ticketrail import config as grading_config
 from ticketrail.config import GradingConfig
-from ticketrail.grading.exports import ClassView, summary_table, write_class
+from ticketrail.grading.classview import ClassView
+from ticketrail.grading.exports import summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.records import ExerciseRecord, Record, RecordError, read_record, write_atomically
 from ticketrail.grading.versions import graders_version

@@ -25,7 +25,8 @@ from typing import TextIO
 
 from ticketrail.config import ExerciseSpec, GradingConfig
 from ticketrail.grading import runner
-from ticketrail.grading.exports import ClassView, write_student
+from ticketrail.grading.classview import ClassView
+from ticketrail.grading.exports import write_student
 from ticketrail.grading.progress import Progress, duration
 from ticketrail.grading.records import FAILED, ExerciseRecord, Record, RecordStore, now
 from ticketrail.grading.runner import ExerciseResult, TestResult

@@ -14,8 +14,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ticketrail.feedback_html import STYLE
-from ticketrail.grading.exports import ClassView, humanize, points
+from ticketrail.grading.classview import ClassView, points
+from ticketrail.grading.feedback.html import STYLE
+from ticketrail.learner import test_title
 from ticketrail.grading.records import write_atomically
 from ticketrail.textsafe import clean
 
@@ -140,7 +141,7 @@ def _exercise_section(view: ClassView, figures: ExerciseFigures) -> str:
             if len(rate.failing) > FAILING_SHOWN:
                 failing += f" and {len(rate.failing) - FAILING_SHOWN} more"
             parts.append(f'<tr data-test="{_text(rate.name)}" data-passed="{rate.passed}" data-ran="{rate.ran}">'
-                         f"<td>{_text(humanize(rate.name))}</td>"
+                         f"<td>{_text(test_title(rate.name))}</td>"
                          f'<td class="figure">{rate.passed} / {rate.ran} ({rate.rate:.0%})</td>'
                          f"<td>{_bar(rate.rate, 8, _tone(rate.rate))}</td><td class=\"who\">{failing}</td></tr>")
         parts.append("</tbody></table>")

@@ -13,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from ticketrail.grading.exports import SCORED, ClassView
+from ticketrail.grading.classview import SCORED, ClassView
 from ticketrail.textsafe import cell
 
 NOTEBOOK = "graders"
