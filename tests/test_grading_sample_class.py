@@ -78,6 +78,9 @@ def test_the_sample_class_is_small_enough_to_grade_in_ci(tmp_path):
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The class graded once, as a cluster would: three shards at once, shards 1 and 2 into one shared folder
+    and shard 3 into its own (as copied back), then `ticketrail report` over both. Then the README's command
+    over the same records, each one up to date, so that it regrades nothing and writes what a single run does."""
     work = tmp_path_factory.mktemp("sample-class")
     klass, out = work / "submissions", work / "out"
     shutil.copytree(CLASS, klass, symlinks=True)
@@ -88,20 +91,45 @@ def graded_class(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
         subprocess.run([*git, "add", "."], check=True)
         subprocess.run([*git, "commit", "-q", "-m", "Exercises 01 and 06"], check=True)
     only = ["--exercise", ",".join(CHOSEN)] if CHOSEN != ALL else []
-    # Two at a time, as one grading per core: the kit's own tests run beside it.
-    done = subprocess.run([sys.executable, "-m", "ticketrail.cli", "grade", str(klass), "--out", str(out), "-j", "2",
-                           *only],
-                          cwd=KIT, capture_output=True, text=True, timeout=3000)
+    folders = {1: work / "shared", 2: work / "shared", 3: work / "own"}
+    shards = [subprocess.Popen([sys.executable, "-m", "ticketrail.cli", "grade", str(klass), "--out", str(folder),
+                                "--shard", f"{index}/3", "-j", "1", *only],
+                               cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for index, folder in folders.items()]
+    logs = [shard.communicate(timeout=3000)[0] for shard in shards]
+    for index, (shard, log) in enumerate(zip(shards, logs), 1):
+        assert shard.returncode == 0, f"shard {index}/3:\n{log[-3000:]}"
+    reported = subprocess.run([sys.executable, "-m", "ticketrail.cli", "report", str(work / "shared"),
+                               str(work / "own"), "--out", str(work / "report")],
+                              cwd=KIT, capture_output=True, text=True, timeout=300)
+    assert reported.returncode == 0, reported.stdout[-3000:] + reported.stderr[-3000:]
+    (out / "records").mkdir(parents=True)
+    for folder in set(folders.values()):
+        for record in (folder / "records").glob("*.json"):
+            shutil.copy(record, out / "records" / record.name)
+    done = subprocess.run([sys.executable, "-m", "ticketrail.cli", "grade", str(klass), "--out", str(out), *only],
+                          cwd=KIT, capture_output=True, text=True, timeout=600)
     return out, done
 
 
 def test_the_command_grades_the_class_and_prints_the_table(graded_class):
     out, done = graded_class
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert ": 0 to grade" in done.stderr, f"every record from the shards should be up to date:\n{done.stderr[-3000:]}"
     table = done.stdout
     for student in EXPECTED:
         assert student in table, f"{student} is missing from the summary table:\n{table}"
     assert "total" in table.splitlines()[0]
+
+
+def test_the_report_over_the_shards_writes_what_a_single_run_writes(graded_class):
+    out, _ = graded_class
+    report = out.parent / "report"
+    for name in ("grades.csv", "tests.csv"):
+        single, merged = (out / name).read_text(encoding="utf-8-sig"), (report / name).read_text(encoding="utf-8-sig")
+        assert merged == single, (
+            f"{name} from `ticketrail report` over the shards:\n{merged[:3000]}\ndiffers from a single run's over "
+            f"the same records:\n{single[:3000]}\nThe report step lost or changed something.")
 
 
 CASES = [(student, eid) for student in sorted(EXPECTED) for eid in ALL if eid in CHOSEN]

@@ -4,12 +4,7 @@ then put together into the exports a single run writes."""
 from __future__ import annotations
 
 import csv
-import io
-import json
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +14,6 @@ from ticketrail import config as grading_config
 from ticketrail.grading.batch import Batch, Options, Shard
 from ticketrail.grading.submissions import discover
 
-from helpers import KIT
 from test_grading import add_student, grade, make_kit
 
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "O'Brien, Liam", "Kim Nguyen_302117", "eun-ji", "zoë"]
@@ -164,77 +158,3 @@ def test_a_folder_without_records_is_named(kit, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, _, stderr = report(str(tmp_path / "empty"), capsys=capsys)
     assert code == 2 and f"{tmp_path / 'empty'}: no records/ folder" in stderr, stderr
-
-
-# --- the sample class, in three processes ---------------------------------------------------------
-
-SAMPLE = KIT / "examples" / "submissions"
-
-
-def comparable(tests_csv: str) -> list[list[str]]:
-    """tests.csv without what differs between two gradings of the same work: the seconds a test took and
-    the figures measured in a message (a latency, a port, the timeline drawn below its first line)."""
-    rows = list(csv.reader(io.StringIO(tests_csv)))
-    seconds = rows[0].index("seconds")
-    message = rows[0].index("message")
-    for row in rows[1:]:
-        row[seconds] = ""
-        # The first line says what failed; the lines after it draw what was measured (a timeline's bars).
-        row[message] = re.sub(r"\d+(\.\d+)?", "N", row[message].split("\n", 1)[0])
-    return rows
-
-
-def verdicts_differing(first: Path, second: Path) -> str:
-    def failing(folder: Path) -> dict[str, set[str]]:
-        found = {}
-        for path in (folder / "records").glob("*.json"):
-            record = json.loads(path.read_text(encoding="utf-8"))
-            for eid, exercise in record["exercises"].items():
-                found[f"{record['student']} {eid}"] = {f"{t['name']} ({t['outcome']})" for t in
-                                                       exercise["result"]["tests"] if t["outcome"] != "passed"}
-        return found
-
-    a, b = failing(first), failing(second)
-    return "\n".join(f"  {key}: {sorted(a.get(key, set()))} / {sorted(b.get(key, set()))}"
-                     for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)) or "  (none)"
-
-
-def test_the_sample_class_graded_as_three_shards_reports_what_a_single_run_writes(tmp_path):
-    def ticketrail(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "ticketrail.cli", *args], cwd=KIT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
-
-    single = ticketrail("grade", str(SAMPLE), "--out", str(tmp_path / "single"), "-e", "01", "-j", "2")
-    single_log = single.communicate(timeout=1500)[0]
-    assert single.returncode == 0, single_log[-3000:]
-
-    # Shards 1 and 2 share a folder, as on a cluster's shared volume; shard 3 writes its own, as copied back.
-    folders = {1: tmp_path / "shared", 2: tmp_path / "shared", 3: tmp_path / "own"}
-    shards = [ticketrail("grade", str(SAMPLE), "--out", str(folder), "-e", "01", "--shard", f"{index}/3", "-j", "1")
-              for index, folder in folders.items()]
-    logs = [shard.communicate(timeout=1500)[0] for shard in shards]
-    for index, (shard, log) in enumerate(zip(shards, logs), 1):
-        assert shard.returncode == 0, f"shard {index}/3:\n{log[-3000:]}"
-    graded = [json.loads(path.read_text())["student"] for folder in set(folders.values())
-              for path in (folder / "records").glob("*.json")]
-    assert sorted(graded) == sorted(json.loads(p.read_text())["student"]
-                                    for p in (tmp_path / "single" / "records").glob("*.json")), \
-        "the three shards together graded a different set of students than the single run"
-
-    made = subprocess.run([sys.executable, "-m", "ticketrail.cli", "report", str(tmp_path / "shared"),
-                           str(tmp_path / "own"), "--out", str(tmp_path / "report")],
-                          cwd=KIT, capture_output=True, text=True, timeout=300)
-    assert made.returncode == 0, made.stdout + made.stderr
-    single_grades = (tmp_path / "single" / "grades.csv").read_text(encoding="utf-8-sig")
-    report_grades = (tmp_path / "report" / "grades.csv").read_text(encoding="utf-8-sig")
-    assert report_grades == single_grades, (
-        f"grades.csv from the shards' report:\n{report_grades}\ndiffers from a single run's:\n{single_grades}\n"
-        "If a student's verdicts differ (below), a grader gave two answers to the same work (look at the load "
-        "and at that grader's timing); if they agree, the report lost or changed something.\n"
-        + verdicts_differing(tmp_path / "single", tmp_path / "report"))
-    single_tests = comparable((tmp_path / "single" / "tests.csv").read_text(encoding="utf-8-sig"))
-    report_tests = comparable((tmp_path / "report" / "tests.csv").read_text(encoding="utf-8-sig"))
-    differing = [(a, b) for a, b in zip(single_tests, report_tests) if a != b]
-    assert len(single_tests) == len(report_tests) and not differing, (
-        f"tests.csv differs from a single run's (measured figures aside), first rows: {differing[:3]}\n"
-        "Verdicts that differ between the two gradings:\n" + verdicts_differing(tmp_path / "single", tmp_path / "report"))
