@@ -26,27 +26,38 @@ from ticketrail.grading.runner import run_exercise
 from ticketrail.procs import Child, ChildFailed, PortTaken, python_argv, wait_for_port
 
 ATTACKS = corpus.load()
+BROKERS = ["server", "embedded"]
+
+
+def graded_on(broker: str) -> list[corpus.Attack]:
+    """Every attack on redis-server; on the embedded server, those that strike the broker itself and the controls."""
+    return [attack for attack in ATTACKS if broker == "server" or attack.on_every_broker]
+
+
+ON_EACH_BROKER = [pytest.param(broker, attack, id=f"{broker}-{attack.name}") for broker in BROKERS
+                  for attack in graded_on(broker)]
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (and so the attack corpus) needs root")
 
 
-@pytest.fixture(scope="module", params=["server", "embedded"])
+@pytest.fixture(scope="module", params=BROKERS)
 def batch(request, tmp_path_factory):
-    """The whole corpus in one `ticketrail grade` batch, once on each Redis backend."""
+    """The corpus in one `ticketrail grade` batch on each Redis backend (see `graded_on`)."""
     if os.geteuid() != 0:
         pytest.skip("the sandbox (and so the attack corpus) needs root")
     work = tmp_path_factory.mktemp(f"attacks-{request.param}")
-    attacks, outcomes, seconds, printed = corpus.run(work, jobs=2, redis=request.param)
+    names = [attack.name for attack in graded_on(request.param)]
+    attacks, outcomes, seconds, printed = corpus.run(work, names, jobs=2, redis=request.param)
     print(corpus.table(attacks, outcomes)[0], f"\n{seconds:.0f} s on {request.param}")
-    return work, outcomes, printed
+    return work, outcomes, printed, names
 
 
 def _outcome(batch, attack: corpus.Attack) -> corpus.Outcome:
-    _, outcomes, printed = batch
+    _, outcomes, printed, _ = batch
     assert attack.name in outcomes, f"{attack.name} has no record after the batch. The batch printed:\n{printed[-3000:]}"
     return outcomes[attack.name]
 
 
-@pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.name)
+@pytest.mark.parametrize("batch, attack", ON_EACH_BROKER, indirect=["batch"])
 def test_each_attack_earns_only_its_honest_score(batch, attack):
     outcome = _outcome(batch, attack)
     assert outcome.score == attack.honest, (
@@ -55,7 +66,7 @@ def test_each_attack_earns_only_its_honest_score(batch, attack):
     )
 
 
-@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.proofs], ids=lambda attack: attack.name)
+@pytest.mark.parametrize("batch, attack", [pair for pair in ON_EACH_BROKER if pair.values[1].proofs], indirect=["batch"])
 def test_each_attack_really_tried_what_it_claims(batch, attack):
     outcome = _outcome(batch, attack)
     missing = [proof for proof in attack.proofs if not outcome.shows(proof)]
@@ -66,14 +77,14 @@ def test_each_attack_really_tried_what_it_claims(batch, attack):
 
 
 def test_the_batch_finished_with_every_attack_graded_or_refused(batch):
-    _, outcomes, printed = batch
-    assert sorted(outcomes) == sorted(attack.name for attack in ATTACKS), printed[-3000:]
+    _, outcomes, printed, names = batch
+    assert sorted(outcomes) == sorted(names), printed[-3000:]
     broken = {name: (o.status, o.text[:500]) for name, o in outcomes.items() if o.status in ("ungradable", "timeout")}
     assert not broken, f"Gradings that did not come to a verdict: {broken}"
 
 
 def test_no_hidden_text_reaches_any_output(batch):
-    work, _, printed = batch
+    work, _, printed, _ = batch
     hidden = corpus.hidden_texts()
     assert len(hidden) >= 3 and all(text.strip() for text in hidden), hidden
     found = corpus.leaks(work / "results", hidden) + [f"printed: {text}" for text in hidden if text in printed]
@@ -81,7 +92,7 @@ def test_no_hidden_text_reaches_any_output(batch):
 
 
 def test_nothing_an_attack_started_or_planted_outlives_the_batch(batch):
-    work, _, _ = batch
+    work, _, _, _ = batch
     daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "attack-daemon"]
     assert not daemons, f"Attack processes still running after the batch: {daemons}"
     pool = [f"{pid} (uid {uid}): {_cmdline(pid)}" for pid in os.listdir("/proc") if pid.isdigit()
@@ -118,9 +129,10 @@ def _cmdline(pid: str) -> str:
         return ""
 
 
+@pytest.mark.parametrize("batch", ["server"], indirect=True)
 def test_a_jailed_program_sees_only_the_runtime_its_copy_its_private_folders_and_the_worlds_socket(batch):
     """The jail_probe attack lists what it can see from inside; each list is what the jail allows."""
-    _, outcomes, _ = batch
+    _, outcomes, _, _ = batch
     seen = corpus.probe_report(outcomes["jail_probe"])
     assert seen is not None, f"the probe reported nothing:\n{outcomes['jail_probe'].text[-2000:]}"
     assert len(seen["processes"]) <= 3 and all("pytest" not in cmd and "redis" not in cmd and "world" not in cmd
@@ -416,9 +428,10 @@ def test_validate_flags_a_self_check_that_fails_a_solution_every_grader_passes()
     assert cover["check_b"] == [["strict"], [], ["strict"]], "check_b fails a solution every grader passes: stricter"
 
 
+@pytest.mark.parametrize("batch", ["server"], indirect=True)
 def test_no_control_character_or_formula_from_a_submission_reaches_any_output(batch):
     """The output_injection attack prints ESC, BEL and NUL and is named like a spreadsheet formula."""
-    work, _, printed = batch
+    work, _, printed, _ = batch
     raw = [f"{path.relative_to(work / 'results')}" for path in (work / "results").rglob("*") if path.is_file()
            and path.suffix in (".md", ".html", ".csv", ".json") and any(c in path.read_bytes() for c in b"\x1b\x07\x00")]
     assert not raw, f"raw control characters from a submission reached: {raw}"

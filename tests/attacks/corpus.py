@@ -8,6 +8,8 @@ tree; its `build` returns the path it made). Its first lines say
     # honest: the score its real behaviour earns, and why
     # proof: text the grading output must hold to show it really tried (" | " between several; "-" for none)
     # exercise: NN (a build.py's exercise, when it is not 01)
+    # brokers: both (an attack on the Redis broker itself; the kit's tests grade it on redis-server and on the
+    #   embedded server, and every other attack on redis-server only: the jail around students is the same)
 
 `run()` builds the corpus into a folder of submissions, grades it with `ticketrail grade` as an
 instructor would, and reads back every student's record.
@@ -29,7 +31,7 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parents[2]
 ATTACKS = Path(__file__).resolve().parent
 EXERCISE = "01"
-_HEADER = re.compile(r"^#\s*(attack|honest|proof|exercise):\s*(.*)$")
+_HEADER = re.compile(r"^#\s*(attack|honest|proof|exercise|brokers):\s*(.*)$")
 # Places a submission's files were told to go, outside its own folder: none may exist after the batch.
 PLANTED = ("/tmp/ticketrail-attack-zip-slip.py", "/tmp/ticketrail-attack-zip-absolute.py")
 # Folders every user may write: what an attack leaves there must be gone after the batch.
@@ -46,6 +48,7 @@ class Attack:
     folder: Path
     exercise: str = EXERCISE
     student: str = ""  # the name the grading gives the submission it builds; the attack's name by default
+    on_every_broker: bool = False
 
     @property
     def builder(self) -> Path | None:
@@ -83,7 +86,8 @@ def load(names: list[str] | None = None) -> list[Attack]:
         honest, _, why = fields["honest"].partition(" ")
         proofs = [proof.strip() for proof in fields["proof"].split(" | ") if proof.strip() not in ("", "-")]
         exercise = fields.get("exercise") or (exercises[0] if exercises else EXERCISE)
-        attacks.append(Attack(folder.name, fields["attack"], float(honest), why, proofs, folder, exercise, folder.name))
+        attacks.append(Attack(folder.name, fields["attack"], float(honest), why, proofs, folder, exercise, folder.name,
+                              fields.get("brokers") == "both"))
     return attacks
 
 

@@ -1,6 +1,7 @@
 # attack: the broker as a disk and memory bomb: CONFIG SET appendonly and oom-score-adj, then hundreds of MiB of values
 # honest: 0 it never serves an app; the broker refuses to grow past its cap, and its files go with the run
 # proof: ATTACK broker flood stopped
+# brokers: both
 import os
 
 import redis

@@ -1,6 +1,7 @@
 # attack: none; a control graded in the same batch as the attacks, which must leave it alone
 # honest: 13 a correct solution (BackgroundTasks, lecture §2.1) earns every point
 # proof: -
+# brokers: both
 from fastapi import BackgroundTasks, FastAPI, HTTPException
 
 from ticketrail import shop

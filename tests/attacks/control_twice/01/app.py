@@ -1,6 +1,7 @@
 # attack: none; a control with a real bug (every side effect scheduled twice), graded beside the attacks
 # honest: 8 it loses the exactly-once grader (3) and the burst grader (2), as tests/wrong/01/side_effects_twice does
 # proof: happened more than once
+# brokers: both
 from fastapi import BackgroundTasks, FastAPI, HTTPException
 
 from ticketrail import shop

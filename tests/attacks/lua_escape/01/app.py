@@ -1,6 +1,7 @@
 # attack: Lua through the broker: EVAL scripts that reach for Python, os and io (the embedded server's lupa), to run code as the broker's user, read the world's token and rewrite the report
 # honest: 0 it never serves an app; every script that reaches past redis.call is refused, and a plain one still works
 # proof: ATTACK lua plain script works | ATTACK lua python refused | ATTACK lua os refused | ATTACK lua io refused | ATTACK lua attribute refused
+# brokers: both
 import os
 
 import redis
