@@ -1,5 +1,8 @@
 """Exercise 02's graders are right: full marks for the reference, the bug caught in each wrong one."""
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from helpers import KIT, WRONG, explain, failed_tests
@@ -39,27 +42,55 @@ def test_the_starter_earns_nothing_and_says_which_task_is_not_done(grade):
 CAUGHT_BY = audit.load(audit.audit_path(KIT, "02"), "02").caught_by()
 
 
+# What each known-wrong solution's failure must say, grader by grader: the words name what was observed.
+WORDS = {
+    "lrange_then_del": {THREE_WORKERS: ["more than once", "BRPOP", "§3.5"]},
+    "takes_the_whole_rail": {THREE_WORKERS: ["only 1 process", "one job at a time"]},
+    "dies_mid_job_on_sigterm": {SIGTERM: ["SIGTERM", "in the middle of the job", "§3.5"]},
+    "crashes_when_idle": {IDLE: ["empty rail", "socket_timeout", "timeout=1"]},
+    "sigterm_flag_never_wakes": {IDLE: ["still running", "stop flag"]},
+    "create_task_in_api": {NO_WORKER: ["no worker running", "worker.py"]},
+    "spins_on_rpop": {CPU: ["With the rail empty", "of CPU", "BRPOP", "non-blocking RPOP"]},
+    "created_at_local_time": {MAKE_JOB: ["local zone", "UTC", "datetime.now(timezone.utc)"]},
+    "local_time_labelled_utc": {
+        SHAPE: ["h 30 min behind the UTC time it was written at", "America/St_Johns", "labelled UTC",
+                ".replace(tzinfo=timezone.utc) only relabels it"],
+    },
+    "one_id_for_every_job": {SHAPE: ["both answers gave email_job_id", "a fresh id", "default argument"]},
+    "job_id_is_a_uuid_hex": {SHAPE: ["is not written as str(uuid.uuid4()) writes it", "with its dashes"],
+                             MAKE_JOB: ["is not written as str(uuid.uuid4()) writes it"]},
+    "make_job_is_async": {MAKE_JOB: ["gave back a coroutine", "async def", "without `await`"]},
+}
+
+
+@pytest.fixture(scope="module")
+def wrong_solution(tmp_path_factory):
+    """The reference with a known-wrong solution's files laid over it: a wrong one holds only what it gets wrong."""
+
+    def assemble(name: str) -> Path:
+        folder = tmp_path_factory.mktemp(f"02-{name}")
+        for source in (KIT / "reference" / "02", WRONG / "02" / name):
+            for file in source.glob("*.py"):
+                shutil.copy(file, folder / file.name)
+        return folder
+
+    return assemble
+
+
 @pytest.mark.parametrize("wrong", CAUGHT_BY)
-def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong):
+def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong_solution, wrong):
     caught_by = CAUGHT_BY[wrong]
-    result = grade("02", WRONG / "02" / wrong, only=caught_by)
+    result = grade("02", wrong_solution(wrong), only=caught_by)
     assert caught_by <= failed_tests(result), explain(result)
     # Caught by the check itself, not by a crash of the harness around it.
     assert all(t.outcome == "failed" for t in result.tests if t.name in caught_by), explain(result)
+    for grader, words in WORDS.get(wrong, {}).items():
+        message = next(t.message for t in result.tests if t.name == grader)
+        missing = [word for word in words if word not in message]
+        assert not missing, f"{grader} did not say {missing}:\n{message}"
 
 
-@pytest.mark.parametrize("wrong, grader, words", [
-    ("lrange_then_del", THREE_WORKERS, ["more than once", "BRPOP", "§3.5"]),
-    ("takes_the_whole_rail", THREE_WORKERS, ["only 1 process", "one job at a time"]),
-    ("dies_mid_job_on_sigterm", SIGTERM, ["SIGTERM", "in the middle of the job", "§3.5"]),
-    ("crashes_when_idle", IDLE, ["empty rail", "socket_timeout", "timeout=1"]),
-    ("sigterm_flag_never_wakes", IDLE, ["still running", "stop flag"]),
-    ("create_task_in_api", NO_WORKER, ["no worker running", "worker.py"]),
-    ("spins_on_rpop", CPU, ["With the rail empty", "of CPU", "BRPOP", "non-blocking RPOP"]),
-    ("created_at_local_time", MAKE_JOB, ["local zone", "UTC", "datetime.now(timezone.utc)"]),
-])
-def test_the_failure_message_names_the_mistake(grade, wrong, grader, words):
-    result = grade("02", WRONG / "02" / wrong, only=CAUGHT_BY[wrong])
-    test = next(t for t in result.tests if t.name == grader)
-    for word in words:
-        assert word in test.message, test.message
+def test_the_words_are_checked_on_graders_the_audit_runs_them_on():
+    misplaced = [(wrong, grader) for wrong, graders in WORDS.items() for grader in graders
+                 if grader not in CAUGHT_BY.get(wrong, set())]
+    assert not misplaced, f"WORDS names graders its audit rules do not: {misplaced}"

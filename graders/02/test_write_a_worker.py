@@ -6,12 +6,13 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from ticketrail.checks import UNKNOWN_ORDER
+from ticketrail.checks import UNKNOWN_ORDERS
 from ticketrail.checks_queue import (
     EMAIL_QUEUE,
     EMAIL_TASK,
     any_alive,
     assert_confirm_fast,
+    assert_make_job_stamps_the_frozen_time,
     confirm_for_job,
     describe_rail,
     describe_state,
@@ -22,16 +23,13 @@ from ticketrail.checks_queue import (
     imports_of,
     job_problems,
     parse_job,
-    parse_time,
     push_email_job,
     queued,
     sends_per_order,
     start_workers,
     stop_workers,
-    utc_problem,
     wait_for_emails,
 )
-from ticketrail.services import order_record
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
 
@@ -74,6 +72,11 @@ def test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email(system, redi
     made_from = time.time()
     job_ids = {order: confirm_for_job(api, order) for order in orders}
     made_until = time.time()
+    assert job_ids[42] != job_ids[43], (
+        f"Confirmed orders 42 and 43; both answers gave email_job_id {job_ids[42]!r}. Every job gets a fresh id, "
+        "made when make_job runs: a default argument value (job_id=str(uuid.uuid4())) or a module-level id is "
+        "made once, when app.py is loaded, and every job then shares it."
+    )
     raw_jobs = queued(redis_client)
     assert len(raw_jobs) == len(orders), (
         f"Confirmed orders {orders[0]} and {orders[1]} with no worker running, so {EMAIL_QUEUE} should hold "
@@ -100,34 +103,7 @@ def test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email(system, redi
 
 
 def test_make_job_stamps_the_job_with_the_current_utc_time(call_student_function, redis_url):
-    args = {"email": "customer7@example.com", "order_id": 7, "order_total": order_record(7)["total"]}
-    result = call_student_function("app", "make_job", [EMAIL_TASK, args], freeze=FROZEN,
-                                   env={"REDIS_URL": redis_url})
-    assert result.ok, (
-        f"Called make_job({EMAIL_TASK!r}, {args}) in app.py with the clock frozen at {FROZEN}; "
-        f"it raised {result.error}: {result.message}\n{result.traceback}"
-    )
-    job = result.value
-    assert isinstance(job, dict), f"make_job(...) returned {job!r}; it should return the job as a dict."
-    problem = utc_problem("created_at", job.get("created_at"))
-    assert problem is None, (
-        f"With the clock frozen at {FROZEN}, make_job returned created_at={job.get('created_at')!r}: {problem}."
-    )
-    stamp = parse_time(job["created_at"])
-    frozen = datetime.fromisoformat(FROZEN)
-    assert abs((stamp - frozen).total_seconds()) < 1, (
-        f"With the clock frozen at {FROZEN}, make_job stamped created_at={job['created_at']!r}. A job is "
-        "stamped when it is made: read the clock (datetime.now(timezone.utc)) inside make_job, do not copy "
-        "the lecture's example time."
-    )
-    assert job.get("task") == EMAIL_TASK and job.get("args") == args, (
-        f"make_job({EMAIL_TASK!r}, {args}) returned task={job.get('task')!r}, args={job.get('args')!r}; "
-        "it should carry the task and args it was given."
-    )
-    try:
-        uuid.UUID(str(job.get("id")))
-    except ValueError:
-        raise AssertionError(f"make_job returned id={job.get('id')!r}; the contract is str(uuid.uuid4()).") from None
+    assert_make_job_stamps_the_frozen_time(call_student_function, redis_url, FROZEN)
 
 
 def test_no_email_is_sent_until_a_worker_runs(system, world, redis_client):
@@ -341,16 +317,19 @@ def test_an_unknown_order_gets_404_and_nothing_is_queued(system, world, redis_cl
         f"POST /orders/141/confirm answered with a job id, but {EMAIL_QUEUE} should then hold that one job. "
         + describe_rail(redis_client)
     )
-    response = api.client.post(f"/orders/{UNKNOWN_ORDER}/confirm")
-    assert response.status_code == 404, (
-        f"POST /orders/{UNKNOWN_ORDER}/confirm answered {response.status_code} ({response.text[:200]}); "
-        f"order {UNKNOWN_ORDER} does not exist, so the answer is 404. shop.get_order_from_db raises "
-        "shop.OrderNotFound: turn it into an HTTPException."
-    )
-    assert len(queued(redis_client)) == 1, (
-        f"For an order that does not exist the API still put a job on the rail. {describe_rail(redis_client)} "
-        "Find the order first; make and push the job only once it exists and is confirmed."
-    )
+    for unknown in UNKNOWN_ORDERS:
+        response = api.client.post(f"/orders/{unknown}/confirm")
+        assert response.status_code == 404, (
+            f"POST /orders/{unknown}/confirm answered {response.status_code} ({response.text[:200]}); "
+            f"order {unknown} does not exist (the shop has orders 1 to 9999), so the answer is 404. "
+            "shop.get_order_from_db raises shop.OrderNotFound for any order it does not have: turn it into an "
+            "HTTPException."
+        )
+        assert len(queued(redis_client)) == 1, (
+            f"For order {unknown}, which does not exist, the API still put a job on the rail. "
+            f"{describe_rail(redis_client)} Find the order first; make and push the job only once it exists and "
+            "is confirmed."
+        )
 
 
 def test_an_idle_worker_blocks_on_the_rail_and_uses_almost_no_cpu(system, world, redis_client):

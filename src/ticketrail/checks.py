@@ -18,6 +18,8 @@ from ticketrail.waiting import wait_until
 from ticketrail.worldctl import Call, WorldControl, wait_quiet
 
 UNKNOWN_ORDER = 99999
+# The shop has orders 1 to 9999: far beyond them, and just past either end.
+UNKNOWN_ORDERS = (UNKNOWN_ORDER, 10000, 0)
 
 
 def order_ids(start: int = 1000) -> itertools.count:
@@ -25,7 +27,12 @@ def order_ids(start: int = 1000) -> itertools.count:
 
 
 def confirm(api: Api, order_id: int) -> httpx.Response:
-    return api.client.post(f"/orders/{order_id}/confirm")
+    try:
+        return api.client.post(f"/orders/{order_id}/confirm")
+    except (httpx.ReadError, httpx.RemoteProtocolError):
+        # uvicorn closes a kept-alive connection once the app raised (a background task, say) and the request
+        # sent on it next is never read: send it again on a new connection.
+        return api.client.post(f"/orders/{order_id}/confirm")
 
 
 def explain_slow_answer(result: LatencyResult, world: WorldControl) -> str:

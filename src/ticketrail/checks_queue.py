@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ import redis
 
 from ticketrail.checks import explain_slow_answer
 from ticketrail.latency import LatencyResult, measure
-from ticketrail.procs import Child
+from ticketrail.procs import STUDENT_TZ, Child
 from ticketrail.services import order_record
 from ticketrail.system import Api, System
 from ticketrail.waiting import WaitTimeout, wait_until
@@ -33,6 +34,9 @@ EMAIL_TASK = "send_confirmation_email"
 RANK = {"PENDING": 0, "RECEIVED": 1, "STARTED": 2, "SUCCESS": 3, "FAILURE": 3}
 FINAL = ("SUCCESS", "FAILURE")
 STAGE_STAMPS = ("pending_at", "received_at", "started_at", "finished_at")
+# Student programs, the world and the checks read one clock (this machine's): a stamp may stray from the moments
+# a check saw around it by rounding only, never by this much.
+CLOCK_SLACK = 0.05
 
 
 # --- the API ---------------------------------------------------------------------------------
@@ -112,6 +116,71 @@ def utc_problem(name: str, value: object) -> str | None:
     return None
 
 
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).isoformat()
+
+
+LOCAL_TIME_LABELLED_UTC = (
+    "a time off by the offset of the zone your programs run in ({zone}) is the local time labelled UTC: "
+    "datetime.now() reads the local clock and .replace(tzinfo=timezone.utc) only relabels it; "
+    "datetime.now(timezone.utc) reads the clock in UTC"
+).format(zone=STUDENT_TZ)
+
+
+class Window(NamedTuple):
+    """When a stamp can have been written: after `low` and before `high` (epoch seconds), each named by what
+    the check saw happen then, with what to do when the stamp falls outside."""
+
+    low: float
+    after: str
+    high: float
+    before: str
+    advice: str = ""
+
+
+def local_labelled(value: str, window: Window) -> str | None:
+    """'3 h 30 min behind the UTC time it was written at' when a stamp is off by the programs' zone offset."""
+    stamp = parse_time(value)
+    if stamp is None or stamp.tzinfo is None:
+        return None
+    offset = datetime.fromtimestamp(window.low, ZoneInfo(STUDENT_TZ)).utcoffset().total_seconds()
+    if not offset or not window.low + offset - 60 <= stamp.timestamp() <= window.high + offset + 60:
+        return None
+    hours, minutes = divmod(round(abs(offset) / 60), 60)
+    return f"{hours} h {minutes:02d} min {'behind' if offset < 0 else 'ahead of'} the UTC time it was written at"
+
+
+def time_problem(name: str, value: str, window: Window, slack: float = CLOCK_SLACK) -> str | None:
+    """Why a UTC stamp cannot have been written within `window`, or None; a local time labelled UTC is told
+    apart, with LOCAL_TIME_LABELLED_UTC left to the caller (said once however many stamps it explains)."""
+    stamp = parse_time(value)
+    if stamp is None or stamp.tzinfo is None:
+        return None  # utc_problem's to report
+    moment = stamp.timestamp()
+    if window.low - slack <= moment <= window.high + slack:
+        return None
+    if local := local_labelled(value, window):
+        return f"{name} is {value}, {local}"
+    early = moment < window.low
+    text = (f"{name} is {value}, {'before' if early else 'after'} {window.after if early else window.before} "
+            f"({iso(window.low if early else window.high)})")
+    return text + (f": {window.advice}" if window.advice else "")
+
+
+def uuid4_problem(name: str, value: object) -> str | None:
+    """Why `value` is not a job id as str(uuid.uuid4()) writes it, or None."""
+    try:
+        parsed = uuid.UUID(str(value))
+    except ValueError:
+        return f"{name} {value!r} is not a UUID string (str(uuid.uuid4()))"
+    if parsed.version != 4:
+        return f"{name} {value!r} is a version-{parsed.version} UUID; the contract is a random one, str(uuid.uuid4())"
+    if value != str(parsed):
+        return (f"{name} {value!r} is not written as str(uuid.uuid4()) writes it ({str(parsed)!r}, with its "
+                "dashes): the customer's email_job_id, the job's id and the key job:{id} all use that form")
+    return None
+
+
 def job_problems(job: dict, order_id: int, job_id: str | None = None,
                  made_between: tuple[float, float] | None = None) -> list[str]:
     """How a job ticket differs from the contract {id, task, args, created_at} for this order."""
@@ -122,10 +191,8 @@ def job_problems(job: dict, order_id: int, job_id: str | None = None,
     if missing:
         problems.append(f"it has no {', '.join(missing)} (its keys: {', '.join(map(str, job)) or 'none'})")
     if "id" in job:
-        try:
-            uuid.UUID(str(job["id"]))
-        except ValueError:
-            problems.append(f"its id {job['id']!r} is not a UUID string (str(uuid.uuid4()))")
+        if problem := uuid4_problem("its id", job["id"]):
+            problems.append(problem)
         if job_id is not None and job["id"] != job_id:
             problems.append(f"its id {job['id']!r} is not the email_job_id {job_id!r} the customer was given")
     if "task" in job and job["task"] != EMAIL_TASK:
@@ -144,13 +211,43 @@ def job_problems(job: dict, order_id: int, job_id: str | None = None,
         if problem:
             problems.append(problem)
         elif made_between is not None:
-            stamp = parse_time(job["created_at"]).timestamp()
-            low, high = made_between
-            if not low - 2 <= stamp <= high + 2:
-                problems.append(f"created_at is {job['created_at']}, but the job was made at "
-                                f"{datetime.fromtimestamp(low, timezone.utc).isoformat()}: stamp it with the "
-                                "current time, not a fixed one")
+            window = Window(made_between[0], "the confirm was sent", made_between[1], "its answer came",
+                            "stamp the job with the current time when it is made")
+            if problem := time_problem("created_at", job["created_at"], window):
+                problems.append(problem)
+                if local_labelled(job["created_at"], window):
+                    problems.append(LOCAL_TIME_LABELLED_UTC)
     return problems
+
+
+def assert_make_job_stamps_the_frozen_time(call_student_function: Callable, redis_url: str, frozen: str) -> dict:
+    """Call app.make_job in a child with the clock frozen at `frozen`; the job it returns follows the contract."""
+    __tracebackhide__ = True
+    args = {"email": "customer7@example.com", "order_id": 7, "order_total": order_record(7)["total"]}
+    called = f"Called make_job({EMAIL_TASK!r}, {args}) in app.py with the clock frozen at {frozen}"
+    result = call_student_function("app", "make_job", [EMAIL_TASK, args], freeze=frozen, env={"REDIS_URL": redis_url})
+    if not result.ok and "coroutine" in result.message:
+        pytest.fail(f"{called}; it gave back a coroutine, not the job: make_job is an `async def`. It only builds a "
+                    "dict, with nothing to wait for: make it a plain `def`, and call it without `await` in the "
+                    "endpoint.", pytrace=False)
+    assert result.ok, f"{called}; it raised {result.error}: {result.message}\n{result.traceback}"
+    job = result.value
+    assert isinstance(job, dict), f"{called}; it returned {job!r}, where the contract wants the job as a dict."
+    problem = utc_problem("created_at", job.get("created_at"))
+    assert problem is None, f"{called}; it returned created_at={job.get('created_at')!r}: {problem}."
+    stamp = parse_time(job["created_at"])
+    assert abs((stamp - datetime.fromisoformat(frozen)).total_seconds()) < 1, (
+        f"{called}; it stamped created_at={job['created_at']!r}. A job is stamped when it is made: read the "
+        "clock (datetime.now(timezone.utc)) inside make_job each time it is called; do not copy the lecture's "
+        "example time."
+    )
+    assert job.get("task") == EMAIL_TASK and job.get("args") == args, (
+        f"{called}; it returned task={job.get('task')!r}, args={job.get('args')!r}; it should carry the task and "
+        "args it was given."
+    )
+    problem = uuid4_problem("id", job.get("id"))
+    assert problem is None, f"{called}. Its {problem}."
+    return job
 
 
 def push_email_job(r: redis.Redis, order_id: int) -> dict:
@@ -308,10 +405,42 @@ def status_of(api: Api, job_id: str) -> httpx.Response:
         return api.client.get(f"/jobs/{job_id}/status")
 
 
-def stage_problems(fields: dict[str, str]) -> list[str]:
-    """What is wrong with a finished job's stage timestamps: missing, unreadable, not UTC, or out of order."""
-    problems, stamps = [], []
-    for name in ("created_at", *STAGE_STAMPS):
+@dataclass(frozen=True)
+class Seen:
+    """One job as a check saw it from outside: its confirm sent and answered, its email calls, the hash read."""
+
+    sent: float
+    answered: float
+    calls: tuple[Call, ...]
+    read: float
+
+    def windows(self) -> dict[str, Window]:
+        starts = [c.start for c in self.calls]
+        ends = [c.end for c in self.calls if c.end is not None]
+        called = Window(self.sent, "the confirm was sent", max(starts, default=self.read),
+                        "the email call began" if starts else "the check read the hash",
+                        "the worker stamps STARTED just before it calls the email service")
+        return {
+            "created_at": Window(self.sent, "the confirm was sent", self.answered, "its answer came",
+                                 "make_job stamps the job when the confirm makes it"),
+            "pending_at": Window(self.sent, "the confirm was sent", self.answered, "its answer came",
+                                 "the API stamps PENDING as it writes the hash, before it answers"),
+            "received_at": Window(self.sent, "the confirm was sent", self.read, "the check read the hash",
+                                  "the worker stamps RECEIVED when it takes the job off the rail"),
+            "started_at": called,
+            "finished_at": Window(min(ends, default=self.sent), "the email call returned" if ends else
+                                  "the confirm was sent", self.read, "the check read the hash",
+                                  "the job ends, and is stamped, once the email call has returned"),
+        }
+
+
+def stage_problems(fields: dict[str, str], seen: Seen | None = None,
+                   names: Sequence[str] = ("created_at", *STAGE_STAMPS)) -> list[str]:
+    """What is wrong with a job's stage timestamps (`names`, in the order they happen): missing, unreadable,
+    not UTC, out of order, or, given what the check saw, not written when the stage happened."""
+    problems, stamps, labelled = [], [], False
+    windows = seen.windows() if seen is not None else {}
+    for name in names:
         value = fields.get(name)
         if not value:
             problems.append(f"{name} is missing")
@@ -322,12 +451,17 @@ def stage_problems(fields: dict[str, str]) -> list[str]:
             continue
         if problem := utc_problem(name, value):
             problems.append(problem)
+        elif name in windows and (problem := time_problem(name, value, windows[name])):
+            problems.append(problem)
+            labelled = labelled or local_labelled(value, windows[name]) is not None
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
         stamps.append((name, value, stamp))
     for (earlier, early_text, early), (later, late_text, late) in zip(stamps, stamps[1:]):
         if late < early:
             problems.append(f"{later} ({late_text}) is before {earlier} ({early_text})")
+    if labelled:
+        problems.append(LOCAL_TIME_LABELLED_UTC)
     return problems
 
 
@@ -405,12 +539,22 @@ class StatusSampler:
         for job_id, history in self.seen.items():
             ranks = [RANK.get(status, -1) for status in history]
             moved_back = any(b < a for a, b in zip(ranks, ranks[1:]))
-            if moved_back or -1 in ranks:
+            if moved_back or -1 in ranks or left_a_final_state(history):
                 bad[job_id] = history
         return bad
 
+    def history(self, job_id: str) -> list[str]:
+        with self._lock:
+            return list(self.seen.get(job_id, []))
+
     def all_final(self) -> bool:
         return all(history and history[-1] in FINAL for history in self.seen.values())
+
+
+def left_a_final_state(history: Sequence[str]) -> bool:
+    """SUCCESS and FAILURE are final: once one is seen, the status never changes again."""
+    final = next((n for n, status in enumerate(history) if status in FINAL), None)
+    return final is not None and any(status != history[final] for status in history[final + 1:])
 
 
 def wait_for_status(read: Callable[[], str | None], wanted: Iterable[str], timeout: float,
