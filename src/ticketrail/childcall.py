@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ticketrail import timings
 from ticketrail.sandbox.jail import Jail
 from ticketrail.procs import Child, python_argv
 
@@ -86,6 +87,7 @@ class CallResult:
     output: str = ""
 
 
+@timings.timed("start", "childcall {module}.{function}")
 def call_in_child(
     impl_dir: Path,
     module: str,

@@ -24,6 +24,8 @@ from typing import Callable, Iterator
 
 import httpx
 
+from ticketrail import timings
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -89,6 +91,18 @@ def timed(send: Callable[[int], httpx.Response], key: int) -> Sample:
     return Sample(key, sent, time.time(), seconds, response.status_code)
 
 
+def _answered(response: httpx.Response) -> httpx.Response:
+    """A budget is for the answer the contract names: a fast error is not one, and fails the measurement."""
+    __tracebackhide__ = True
+    if not response.is_success:
+        request = response.request
+        raise AssertionError(
+            f"{request.method} {request.url.path} answered {response.status_code}: {response.text[:300]}\n"
+            "The time budget is for the endpoint's answer, and an error is not one: only successful answers are "
+            "timed. Make the endpoint answer as the contract says first (other checks say more about it).")
+    return response
+
+
 def lock_folder() -> Path:
     """Where the measurement lock lives. As root: a root-only folder, so a student's program (another uid)
     can neither open the lock file nor hold it to stall every grading on the machine. Otherwise the user's
@@ -114,6 +128,7 @@ _depth = 0
 LOCK_PATIENCE = 45.0
 
 
+@timings.timed("lock", "waiting for the measurement lock")
 def _take(descriptor: int, patience: float) -> bool:
     deadline = time.monotonic() + patience
     while True:
@@ -176,14 +191,15 @@ def measure(
     return result
 
 
+@timings.timed("latency", "measure")
 def _sample(result: LatencyResult, send: Callable[[int], httpx.Response], keys: Callable[[], int], budget: float,
             requests: int, warmup: int, rounds: int) -> None:
     for _ in range(warmup):
-        send(keys())
+        _answered(send(keys()))
     for _ in range(rounds):
         samples: list[Sample] = []
         for _ in range(requests):
-            samples.append(timed(send, keys()))
+            samples.append(timed(lambda key: _answered(send(key)), keys()))
             over = sum(s.seconds > budget for s in samples)
             if over > requests // 2 or (len(samples) == 5 and min(s.seconds for s in samples) > 3 * budget):
                 break

@@ -1,13 +1,12 @@
 """The pytest plugin: `pytest exercises/NN` runs the self-checks against starter/NN.
 
-Options: --impl starter|reference|PATH, --redis server|embedded|URL, and for grading
---ticketrail-report FILE (one JSON line a test, written as each test ends).
+Options: --impl starter|reference|PATH, --redis server|embedded|URL, --ticketrail-report FILE (one JSON
+line a test, written as each test ends), and --ticketrail-grading for the grading runner's runs.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import signal
 import threading
@@ -23,7 +22,8 @@ from ticketrail import config as grading_config  # noqa: E402
 from ticketrail import notdone, waiting  # noqa: E402
 from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
 from ticketrail.procs import STUDENT_TZ  # noqa: E402
-from ticketrail.report_seal import KEY_VARIABLE, ReportSeal  # noqa: E402
+from ticketrail.report import ReportLine, ReportWriter  # noqa: E402
+from ticketrail.report_seal import KEY_VARIABLE  # noqa: E402
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
 from ticketrail.redisd import RedisHandle, choose_backend, start_redis  # noqa: E402
 from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network  # noqa: E402
@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="server (a private redis-server), embedded (fakeredis over TCP) or a redis:// URL")
     group.addoption("--grading-yml", default=None, help="grading.yml to use (default: the kit's)")
     group.addoption("--ticketrail-report", default=None, help="write one JSON line per test to this file")
+    group.addoption("--ticketrail-grading", action="store_true",
+                    help="a grading run (the grading runner's): the report is sealed with the runner's key, and as "
+                         "root student programs run in the sandbox unless --student-user says otherwise")
     group.addoption("--student-user", default=None,
                     help="run student programs as this uid:gid; `auto`: as a uid of their own when root (the "
                          "sandbox, the default when grading as root); `none`: as yourself")
@@ -55,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
                     "ignore::pytest.PytestUnhandledThreadExceptionWarning"):
         config.addinivalue_line("filterwarnings", warning)
     path = config.getoption("--ticketrail-report")
+    if config.getoption("--ticketrail-grading") and not path:
+        raise pytest.UsageError("--ticketrail-grading needs --ticketrail-report FILE: a grading's verdict is its report")
     _report.open(path)
     config.stash[_SANDBOX] = _start_sandbox(config)
 
@@ -72,7 +77,7 @@ _SANDBOX = pytest.StashKey["Sandbox | None"]()
 def _start_sandbox(config: pytest.Config) -> Sandbox | None:
     """With --student-user: the sandbox, and (when the Redis is private) a network of this run's own."""
     spec = config.getoption("--student-user")
-    if spec is None and config.getoption("--ticketrail-report") and os.geteuid() == 0:
+    if spec is None and config.getoption("--ticketrail-grading") and os.geteuid() == 0:
         spec = "auto"  # grading as root: the student's programs never run as root
     if not spec or spec == "none":
         return None
@@ -332,70 +337,52 @@ def _as_handed_in(report: pytest.TestReport, text: str) -> str:
 
 
 class _Report:
-    """One JSON line per test, written and flushed as the test ends, for the grading runner.
-
-    With a key from the runner (`report_seal.KEY_VARIABLE`), every line is sealed: a MAC over the line and the seal
-    before it, and a last line counts them. A line changed, added, dropped or reordered breaks the chain."""
+    """The report (report.ReportWriter) fed from pytest's reports: a test's setup, call and teardown make one
+    line, written when its teardown ends. With the runner's key (`report_seal.KEY_VARIABLE`) the lines are sealed."""
 
     def __init__(self) -> None:
-        self.file = None
-        self.pending: dict[str, dict] = {}
-        self.seal: ReportSeal | None = None
-        self.lines = 0
+        self.writer: ReportWriter | None = None
+        self.pending: dict[str, ReportLine] = {}
 
     def open(self, path: str | None) -> None:
-        self.file = open(path, "a", encoding="utf-8") if path else None
-        key = os.environ.pop(KEY_VARIABLE, "")
-        self.seal = ReportSeal(key) if key else None
+        key = os.environ.pop(KEY_VARIABLE, "")  # before any program starts, so that none inherits it
+        self.writer = ReportWriter(path, key) if path else None
 
     def close(self) -> None:
-        if self.file is not None:
-            if self.seal is not None:
-                self.write({"end": True, "lines": self.lines})
-            self.file.close()
-            self.file = None
-
-    def write(self, entry: dict) -> None:
-        if self.seal is not None:
-            entry = self.seal.sign(entry)
-        self.file.write(json.dumps(entry) + "\n")
-        self.file.flush()
-        self.lines += 1
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def add(self, report: pytest.TestReport) -> None:
-        entry = self.pending.setdefault(report.nodeid, {
-            "nodeid": report.nodeid, "name": report.nodeid.split("::")[-1].split("[")[0],
-            "outcome": "passed", "duration": 0.0, "message": "", "details": "",
-            "task": getattr(report, "ticketrail_task", None),
-        })
-        entry["duration"] += report.duration
-        if report.failed and entry["outcome"] == "passed":
-            entry["outcome"] = "failed" if report.when == "call" else "error"
-            crash = getattr(report.longrepr, "reprcrash", None)
+        line = self.pending.setdefault(report.nodeid, ReportLine(
+            report.nodeid, report.nodeid.split("::")[-1].split("[")[0], task=getattr(report, "ticketrail_task", None)))
+        line.duration += report.duration
+        if report.failed and line.outcome == "passed":
+            line.outcome = "failed" if report.when == "call" else "error"
+            # A start crash is its whole text here: its headline alone is for pytest's short summary.
+            crash = None if isinstance(report.longrepr, _StartCrash) else getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr)[-2000:]
-            entry["message"] = _as_handed_in(report, message)
-            entry["details"] = _as_handed_in(report, report.longreprtext)[-8000:]
+            line.message = _as_handed_in(report, message)
+            line.details = _as_handed_in(report, report.longreprtext)[-8000:]
         elif report.skipped and report.when in ("setup", "call"):
-            entry["outcome"] = "skipped"
-            entry["message"] = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+            line.outcome = "skipped"
+            line.message = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
         if report.when == "teardown":
-            self.write(self.pending.pop(report.nodeid))
+            self.writer.write(self.pending.pop(report.nodeid))
 
 
 _report = _Report()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if _report.file is not None:
+    if _report.writer is not None:
         _report.add(report)
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
-    if report.failed and _report.file is not None:
-        _report.write({
-            "nodeid": report.nodeid, "name": None, "outcome": "collect_error", "duration": 0.0,
-            "message": str(report.longrepr)[-2000:], "details": report.longreprtext[-8000:],
-        })
+    if report.failed and _report.writer is not None:
+        _report.writer.write(ReportLine(report.nodeid, None, "collect_error", message=str(report.longrepr)[-2000:],
+                                        details=report.longreprtext[-8000:]))
 
 
 @pytest.hookimpl(tryfirst=True)

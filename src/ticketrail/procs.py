@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ticketrail import procfs
+from ticketrail import procfs, timings
 from ticketrail._libc import die_with_parent
 
 if TYPE_CHECKING:
@@ -209,6 +209,7 @@ class Child:
         finally:
             os.close(self.output.write_fd)  # the child holds the only writing end now: its exit is our EOF
         self.started_at = time.monotonic()
+        timings.program_started(self)
         self._terminated = False
         self.signalled = False  # the harness sent it a signal: an exit from now on is not the program's own doing
 
@@ -248,6 +249,7 @@ class Child:
             self._terminated = True
             self.signal(signal.SIGTERM)
 
+    @timings.timed("stop", "{self.name}", cpu_of="self")
     def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM, wait up to `grace` seconds, then SIGKILL; returns the exit code."""
         if self.alive():
@@ -295,6 +297,7 @@ class Child:
         return f"exited with code {code}"
 
 
+@timings.timed("stop", "stop_all")
 def stop_all(children: Sequence[Child], grace: float) -> None:
     """Stop programs together: workers finishing a blocking read each take up to a second, in parallel."""
     for child in children:
@@ -310,11 +313,23 @@ def python_argv(*args: str) -> list[str]:
     return [STUDENT_PYTHON, "-E", "-s", "-B", "-u", *args]
 
 
+# An API's imports and start take under a second of CPU; one that has used this much and still does not listen
+# is spinning (an endless loop at import), whatever the load: CPU time, unlike the clock, does not pass while
+# other programs run.
+START_CPU_BUDGET = 10.0
+
+
 def wait_for_port(child: Child, port: int, timeout: float) -> None:
     """Wait until `child` listens on `port`. An answer from any other program on that port is not taken for it."""
     __tracebackhide__ = True
     deadline = time.monotonic() + timeout
+    next_look = time.monotonic() + 1.0
     while time.monotonic() < deadline:
+        if time.monotonic() > next_look:  # a look at /proc costs more than a connect: once a second is enough
+            next_look += 1.0
+            if child.alive() and child.cpu_seconds() > START_CPU_BUDGET:
+                raise ChildFailed(child, f"{child.name} did not answer on port {port}: it used {START_CPU_BUDGET:.0f} s"
+                                         " of CPU without listening, busy at start (an endless loop at import?)")
         if not child.alive():
             if child.process.returncode < 0:  # killed: its last words, and the harness's note on why, come just after
                 child.output.close(timeout=1.0)
@@ -325,6 +340,7 @@ def wait_for_port(child: Child, port: int, timeout: float) -> None:
             answered = sock.connect_ex(("127.0.0.1", port)) == 0
         if answered:
             if listens_on(child, port):
+                timings.program_ready(child)
                 return
             if not procfs.listening_inodes(port):
                 continue  # the listener closed between the connect and the look

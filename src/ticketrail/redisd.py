@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from ticketrail import timings
 from ticketrail.procs import Child, Limits, MiB, free_port
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def choose_backend(requested: str | None) -> str:
     return "server" if shutil.which("redis-server") else "embedded"
 
 
+@timings.timed("start", "redis until it answers")
 def start_redis(requested: str | None = None, timeout: float = 15.0, sandbox: Sandbox | None = None) -> RedisHandle:
     """A private Redis; with a sandbox it runs as the sandbox's broker uid, capped, in a jail when there is one,
     its files in a folder that goes with the run."""
@@ -103,6 +105,8 @@ def _wait_for_ping(handle: RedisHandle, child: Child | None, timeout: float) -> 
         try:
             with handle.client() as r:
                 r.ping()
+            if child is not None:
+                timings.program_ready(child)
             return
         except redis.RedisError as error:
             last_error = error

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from ticketrail import notdone, procs, startup
+from ticketrail import notdone, procs, startup, timings
 from ticketrail.procs import Child, ChildFailed, PortTaken, free_port, python_argv, wait_for_port
 from ticketrail.sandbox import Sandbox, Sweep
 
@@ -125,12 +125,14 @@ class System:
                 f"{self.source_dir / filename} does not exist: the exercise's programs live in that folder."
             )
 
+    @timings.timed("start", "{name}")
     def start(self, name: str, argv: list[str], **env: str) -> Child:
         child = Child(name, argv, self.impl_dir, self.environment(**env), user=self.user, log_dir=self.log_dir,
                       jail=self.jail)
         self.children.append(child)
         return child
 
+    @timings.timed("start", "api ({module}.py) until it answers")
     def start_api(self, module: str = "app", ready_timeout: float = 30.0, port: int | None = None,
                   access_log: bool = False, **env: str) -> Api:
         __tracebackhide__ = True

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol
 
+from ticketrail import timings
+
 class Watched(Protocol):
     def hopeless(self) -> str | None:
         """Why no wait can come true any more (a program it needs died on its own), or None."""
@@ -23,6 +25,7 @@ def watch(programs: Watched | None) -> None:
     _watched = programs
 
 
+@timings.waits("early")
 def wait_until(
     condition: Callable[[], Any],
     timeout: float,

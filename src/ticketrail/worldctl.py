@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 import httpx
 
+from ticketrail import timings
 from ticketrail.procs import Child, Limits, MiB, free_port, wait_for_port
 from ticketrail.world import TOKEN_HEADER
 
@@ -74,6 +75,7 @@ class WorldControl:
         return response.json()
 
     def reset(self, time_scale: float = 1.0) -> None:
+        timings.world_calls(self)  # the ledger about to be cleared, when a run is timed
         self._post("/_reset", {"time_scale": time_scale})
 
     def ledger(self, service: str | None = None, order_id: int | None = None) -> list[Call]:
@@ -130,6 +132,7 @@ class WorldControl:
         body = {"release": True, "hold": True, "readers": readers, "timeout": timeout}
         return self._clock(body if at is None else {**body, "set": at}, timeout)
 
+    @timings.waits("early")  # a long poll: until enough readers wait on the held clock, or the timeout
     def _clock(self, body: dict, timeout: float) -> int:
         response = self._http.post("/_clock", json=body, timeout=timeout + 30.0)
         response.raise_for_status()
@@ -170,6 +173,7 @@ class WorldProcess:
     `user` and `folder`: run it as that uid, its socket in that folder (the sandbox's); else as this user,
     in a folder of its own."""
 
+    @timings.timed("start", "world until it answers")
     def __init__(self, time_scale: float = 1.0, port: int | None = None, log_level: str = "warning",
                  python: str | None = None, user: tuple[int, int] | None = None, folder: Path | None = None) -> None:
         self.token = secrets.token_urlsafe(24)
@@ -192,10 +196,12 @@ class WorldProcess:
         self.control = WorldControl(self.url, self.token, self.socket)
 
     def stop(self) -> None:
+        timings.world_calls(self.control)
         self.control.close()
         self.child.stop(grace=2)
 
 
+@timings.waits("hold")
 def wait_quiet(world: WorldControl, quiet_for: float, timeout: float) -> list[Call]:
     """Wait until the ledger has not changed for `quiet_for` seconds and nothing is running."""
     deadline = time.monotonic() + timeout

@@ -1,37 +1,32 @@
 """`ticketrail check [NN]`: the self-checks of an exercise, summed up per README task.
 
-pytest runs in a process of its own (as `pytest exercises/NN` would), writing one JSON
-line per check as it ends; each result is printed as it comes, then a line per task and
-what the failed checks saw. Its full output goes to .ticketrail/logs/check-NN.txt.
+pytest runs in a process of its own (as `pytest exercises/NN` would, in the student's own
+environment), writing one report line per check as it ends; each result is printed as it
+comes, then a line per task and what the failed checks saw. Its full output goes to
+.ticketrail/logs/check-NN.txt.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ticketrail import readme, startup
+from ticketrail import learner, readme, startup
 from ticketrail.commands._common import check_impl, check_redis, exercise_argument, find_kit, impl_argument, \
     interrupt_on_terminate, redis_argument, redis_line
 from ticketrail.kit import Kit, KitError
 from ticketrail.progress import DONE, IN_PROGRESS, STATE_DIR, Exercise, Progress, exercises, find_exercise, fingerprint, \
     standing
+from ticketrail.report import ReportLine, follow_report, pytest_command, stop_pytest
 
 PASS, FAIL = "✔", "✘"
 MESSAGE_LINES = 30  # of a failed check's message: its first lines, the lines an error is raised at, its last lines
 MESSAGE_TAIL = 8
-# The type in front of a learner-facing message says nothing to a learner.
-_QUIET_TYPES = re.compile(r"^(?:[\w.]+\.)?(?:AssertionError|Failed|WaitTimeout|TestTimeout|ChildFailed|PortTaken): ?")
-_TYPED = re.compile(r"^(?P<type>[\w.]+): (?P<headline>(?:Task \d+|This part) is not done yet: .*?)\n\n", re.S)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 @dataclass
 class CheckRun:
     exercise: Exercise
-    checks: list[dict] = field(default_factory=list)  # the plugin's JSON lines: name, task, outcome, message
+    checks: list[ReportLine] = field(default_factory=list)
     returncode: int | None = None
     log_path: Path | None = None
     seconds: float = 0.0
@@ -53,16 +48,16 @@ class CheckRun:
 
     @property
     def passed(self) -> bool:
-        return self.returncode == 0 and bool(self.checks) and all(c["outcome"] == "passed" for c in self.checks)
+        return self.returncode == 0 and bool(self.checks) and all(c.outcome == "passed" for c in self.checks)
 
     @property
     def broken(self) -> bool:
         """pytest itself failed (a usage error, a check that would not import): no verdict."""
-        return self.returncode not in (0, 1) or any(c["outcome"] == "collect_error" for c in self.checks)
+        return self.returncode not in (0, 1) or any(c.outcome == "collect_error" for c in self.checks)
 
 
 def run_checks(root: Path, exercise: Exercise, impl: str = "starter", redis: str | None = None,
-               on_check: Callable[[dict], None] = lambda check: None, timeout: float = 900) -> CheckRun:
+               on_check: Callable[[ReportLine], None] = lambda check: None, timeout: float = 900) -> CheckRun:
     logs = root / STATE_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     result = CheckRun(exercise, log_path=logs / f"check-{exercise.id}.txt", student_dir=_student_dir(root, impl,
@@ -71,53 +66,21 @@ def run_checks(root: Path, exercise: Exercise, impl: str = "starter", redis: str
     with tempfile.TemporaryDirectory(prefix="ticketrail-check-") as scratch:
         report = Path(scratch) / "report.jsonl"
         report.touch()
-        # --student-user none: a report file alone would make the plugin think it grades (and sandbox) as root.
-        argv = [sys.executable, "-m", "pytest", f"exercises/{exercise.id}", "--impl", impl,
-                "--ticketrail-report", str(report), "--student-user", "none", "-p", "no:cacheprovider",
-                "-p", "no:warnings", "-q", "--tb=short", "--no-header", "--color=no", "-rN"]
-        if redis:
-            argv += ["--redis", redis]
+        # Not a grading: no sandbox, and the student's environment as it is (their REDIS_URL names their Redis).
+        command = pytest_command(root, exercise.checks_dir, impl, report, grading=False,
+                                 shell_environment=True, redis=redis)
+        deadline = started + timeout
         with open(result.log_path, "wb") as output:
-            process = subprocess.Popen(argv, cwd=root, stdout=output, stderr=subprocess.STDOUT)
+            process = command.start(output)
             try:
-                _follow(process, report, result, on_check, started + timeout)
-            except BaseException:  # Ctrl-C or a kill: pytest stops its Redis, world and programs on SIGINT
-                _interrupt(process)
-                raise
+                for check in follow_report(report, lambda: process.poll() is None and time.monotonic() < deadline):
+                    result.checks.append(check)
+                    on_check(check)
+            finally:  # Ctrl-C, a kill or the deadline: pytest stops its Redis, world and programs on SIGINT
+                stop_pytest(process, grace=20)
         result.returncode = process.returncode
     result.seconds = time.monotonic() - started
     return result
-
-
-def _follow(process: subprocess.Popen, report: Path, result: CheckRun, on_check: Callable[[dict], None],
-            deadline: float) -> None:
-    seen = 0
-    while True:
-        finished = process.poll() is not None
-        # The plugin ends every line with a newline: what follows the last one is still being written.
-        complete = report.read_text(encoding="utf-8").split("\n")[:-1]
-        for line in complete[seen:]:
-            if line.strip():
-                check = json.loads(line)
-                result.checks.append(check)
-                on_check(check)
-        seen = len(complete)
-        if finished:
-            break
-        if time.monotonic() > deadline:
-            _interrupt(process)
-            break
-        time.sleep(0.1)
-
-
-def _interrupt(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _student_dir(root: Path, impl: str, exercise_id: str) -> Path | None:
@@ -134,7 +97,7 @@ def shown_message(message: str, student_dir: Path | None, limit: int = MESSAGE_L
     lines, each exception line with the student's frame above it, and its last lines: the error
     a program died of is never the part that is cut.
     """
-    text = learner_message(message)
+    text = learner.message(message)
     if student_dir is not None:
         text = startup.cut_tracebacks(text, student_dir)
     lines = text.splitlines()
@@ -157,21 +120,6 @@ def sentence(test_name: str) -> str:
     return test_name.removeprefix("test_").replace("_", " ")
 
 
-def learner_message(message: str) -> str:
-    """The check's own words: without the exception type, and without pytest's `assert x == y` explanation."""
-    text = _QUIET_TYPES.sub("", message.strip(), count=1)
-    typed = _TYPED.match(text)
-    if typed:  # "task N is not done yet" goes first, whatever the exception that carried it
-        text = f"{typed['headline']}\n\n{typed['type'].rsplit('.', 1)[-1]}: {text[typed.end():]}"
-    if message.lstrip().startswith(("AssertionError", "assert ")):
-        lines = text.splitlines()
-        for index, line in enumerate(lines):
-            if index and line.startswith("assert "):
-                text = "\n".join(lines[:index]).rstrip()
-                break
-    return text
-
-
 def _task_label(tasks: dict[int, readme.Task], number: int | None) -> str:
     if number is None:
         return "Other checks"
@@ -181,28 +129,27 @@ def _task_label(tasks: dict[int, readme.Task], number: int | None) -> str:
 
 def summary(run: CheckRun, root: Path) -> str:
     tasks = {t.number: t for t in readme.tasks(readme.read(run.exercise.checks_dir))}
-    by_task: dict[int | None, list[dict]] = {}
+    by_task: dict[int | None, list[ReportLine]] = {}
     for check in run.checks:
-        if check.get("name"):
-            by_task.setdefault(check.get("task"), []).append(check)
+        if check.name:
+            by_task.setdefault(check.task, []).append(check)
     lines = []
     width = max([len(_task_label(tasks, n)) for n in by_task] + [10])
     for number in sorted(by_task, key=lambda n: (n is None, n or 0)):
         checks = by_task[number]
-        good = sum(1 for c in checks if c["outcome"] == "passed")
+        good = sum(1 for c in checks if c.outcome == "passed")
         mark = PASS if good == len(checks) else FAIL
         counted = f"{good} of {len(checks)} checks pass" if len(checks) > 1 else f"{good} of 1 check passes"
         lines.append(f"  {mark} {_task_label(tasks, number):<{width}}  {counted}")
-    failed = [c for c in run.checks if c["outcome"] != "passed"]
+    failed = [c for c in run.checks if c.outcome != "passed"]
     if failed:
         lines += ["", "What the failing checks saw:"]
     said_by: dict[str, str] = {}
     for check in failed:
-        name = sentence(check["name"]) if check.get("name") else "collecting the checks"
-        task = f" (task {check['task']})" if check.get("task") else ""
+        name = sentence(check.name) if check.name else "collecting the checks"
+        task = f" (task {check.task})" if check.task else ""
         lines += ["", f"{FAIL} {name}{task}"]
-        message, left_out = shown_message(check.get("message") or check.get("details") or check["outcome"],
-                                          run.student_dir)
+        message, left_out = shown_message(check.message or check.details or check.outcome, run.student_dir)
         # The same crash fails every check (only its port differs): say it once.
         same = re.sub(r"\d+", "N", "\n".join(message))
         if same in said_by:
@@ -230,10 +177,10 @@ def check_exercise(root: Path, exercise: Exercise, impl: str = "starter", redis:
     print(redis_line(redis))
     before = fingerprint(exercise)
 
-    def show(check: dict) -> None:
-        if check.get("name"):
-            mark = PASS if check["outcome"] == "passed" else FAIL
-            print(f"  {mark} {sentence(check['name'])}", flush=True)
+    def show(check: ReportLine) -> None:
+        if check.name:
+            mark = PASS if check.outcome == "passed" else FAIL
+            print(f"  {mark} {sentence(check.name)}", flush=True)
 
     run = run_checks(root, exercise, impl, redis, on_check=show)
     print()
@@ -244,11 +191,11 @@ def check_exercise(root: Path, exercise: Exercise, impl: str = "starter", redis:
         return run
     print(summary(run, root))
     print()
-    passed = sum(1 for c in run.checks if c["outcome"] == "passed")
+    passed = sum(1 for c in run.checks if c.outcome == "passed")
     if impl == "starter":
         progress = Progress(root)
         progress.record_check(exercise, before, [
-            {"name": c["name"], "task": c.get("task"), "outcome": c["outcome"]} for c in run.checks if c.get("name")
+            {"name": c.name, "task": c.task, "outcome": c.outcome} for c in run.checks if c.name
         ], run.passed)
     if run.passed:
         print(f"{PASS} Exercise {exercise.id} is done: all {passed} checks pass ({run.seconds:.0f} s). "

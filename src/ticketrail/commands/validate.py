@@ -16,14 +16,15 @@ For each exercise (all of them, or those named with --exercise):
    self-check the grader that fails everything it fails is named (its hidden sibling); when no single
    grader does, the grader that catches each solution instead.
 
-Every run is a grading run as `ticketrail grade` makes it (its own pytest, the sandbox when root), several
-at a time (--jobs). A known-wrong solution holding only some student files is laid over the reference.
+Every grader run is a grading run as `ticketrail grade` makes it (its own pytest, the sandbox when root), and
+every self-check run is the one `ticketrail check` makes for a student (no sandbox), in the same clean
+environment as the grading runs; several at a time (--jobs). A known-wrong solution holding only some
+student files is laid over the reference.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from ticketrail import config as grading_config
 from ticketrail.grading.runner import ExerciseResult, run_exercise
 from ticketrail.kit import find_kit_root
 from ticketrail.redisd import BACKENDS
+from ticketrail.report import pytest_command, read_report, stop_pytest
 
 CAUGHT, MISSED, BROKEN = "✗", "·", "!"
 
@@ -246,15 +248,14 @@ def _laid_over(root: Path, eid: str, wrong: Path, scratch: Path) -> Path:
 
 
 def self_checks(root: Path, eid: str, folder: Path, scratch: Path) -> dict[str, str]:
-    """Run exercises/NN on `folder` in a pytest of its own; self-check name → outcome."""
+    """Run exercises/NN on `folder` as `ticketrail check` would; self-check name → outcome (those that ran)."""
     report = Path(tempfile.mkstemp(prefix=f"checks-{eid}-", suffix=".jsonl", dir=scratch)[1])
-    argv = [sys.executable, "-m", "pytest", str(root / "exercises" / eid), "--impl", str(folder),
-            "--ticketrail-report", str(report), "-p", "no:cacheprovider", "-p", "no:randomly", "--noconftest",
-            "--rootdir", str(root), "-c", str(root / "pyproject.toml"), "-q", "--no-header", "-rN"]
-    subprocess.run(argv, cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=1800)
-    lines = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
-    return {line["name"]: line["outcome"] for line in lines if line.get("name")}
+    process = pytest_command(root, root / "exercises" / eid, folder, report, grading=False).start(subprocess.DEVNULL)
+    try:
+        process.wait(1800)
+    except subprocess.TimeoutExpired:
+        stop_pytest(process)
+    return {line.name: line.outcome for line in read_report(report) if line.name}
 
 
 def _matrix(spec: grading_config.ExerciseSpec, solutions: list[Solution]) -> str:

@@ -6,12 +6,7 @@ each test ends; never from an exit code or a file the student's programs can tou
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,10 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ticketrail import procfs
-from ticketrail._libc import die_with_parent
 from ticketrail.config import ExerciseSpec, GradingConfig
-from ticketrail.report_seal import KEY_VARIABLE, ReportSeal
+from ticketrail.report import ReportError, ReportLine, pytest_command, read_report, stop_pytest
 
 
 @dataclass
@@ -67,29 +60,6 @@ class ExerciseResult:
         return cls(data["exercise"], data["title"], data["status"], tests, data.get("duration", 0.0), data.get("note", ""))
 
 
-def pytest_argv(kit_root: Path, exercise_id: str, impl: Path | str, redis: str | None, report: Path,
-                grading_yml: Path | None = None, student_user: str | None = None,
-                only: Iterable[str] = (), isolation: str = "auto") -> list[str]:
-    argv = [
-        sys.executable, "-m", "pytest", str(kit_root / "graders" / exercise_id),
-        "--impl", str(impl), "--ticketrail-report", str(report),
-        "-p", "no:cacheprovider", "-p", "no:randomly", "--noconftest",
-        "--rootdir", str(kit_root), "-c", str(kit_root / "pyproject.toml"),
-        "-q", "--tb=short", "--no-header", "-rN",
-    ]
-    if redis:
-        argv += ["--redis", redis]
-    if grading_yml:
-        argv += ["--grading-yml", str(grading_yml)]
-    if student_user:
-        argv += ["--student-user", student_user]
-    if only:
-        argv += ["--ticketrail-only", ",".join(sorted(only))]
-    if isolation != "auto":
-        argv += ["--isolation", isolation]
-    return argv
-
-
 def run_exercise(
     kit_root: Path,
     config: GradingConfig,
@@ -112,21 +82,18 @@ def run_exercise(
     with tempfile.TemporaryDirectory(prefix="ticketrail-grade-") as scratch:
         report = Path(scratch) / "report.jsonl"
         report.touch()
-        argv = pytest_argv(kit_root, exercise_id, impl, redis, report, config.path, student_user, only, isolation)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "REDIS_URL", "TICKETRAIL_"))}
-        key = secrets.token_hex(32)
-        env[KEY_VARIABLE] = key
+        command = pytest_command(kit_root, kit_root / "graders" / exercise_id, impl, report, grading=True, redis=redis,
+                                 grading_yml=config.path, student_user=student_user, only=only, isolation=isolation)
         # A file, not a pipe: should this process die, pytest still tears down instead of dying on a broken pipe.
         with open(Path(scratch) / "output.txt", "w+b") as output:
-            process = subprocess.Popen(argv, cwd=kit_root, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent)
+            process = command.start(output)
             with _lock:
                 _running[process.pid] = process
             try:
                 process.wait(timeout=timeout)
                 status = "graded"
             except subprocess.TimeoutExpired:
-                stop_grading(process)
+                stop_pytest(process)
                 status = "timeout"
             finally:
                 with _lock:
@@ -136,11 +103,15 @@ def run_exercise(
                         status = "cancelled"
             output.seek(0)
             text = output.read().decode("utf-8", "replace")
-        lines, tampered = _read_report(report, ReportSeal(key), finished=status == "graded" and process.returncode in (0, 1))
-    result = score(spec, [line for line in lines if not line.get("end")], status, only)
+        finished = status == "graded" and process.returncode in (0, 1)
+        try:
+            lines, tampered = read_report(report, command.seal(), finished), None
+        except ReportError as error:
+            lines, tampered = [], str(error)
+    result = score(spec, lines, status, only)
     result.duration = time.monotonic() - started
-    ran = [line for line in lines if line.get("name")]
-    names = [line["name"] for line in ran]
+    ran = [line for line in lines if line.name]
+    names = [line.name for line in ran]
     forged = sorted({name for name in names if names.count(name) > 1})
     if tampered or forged:
         # The plugin writes one sealed line per test as it ends (and graders are not parametrized, grading.yml
@@ -154,37 +125,22 @@ def run_exercise(
         result.note = f"the graders did not finish within {timeout:.0f} s; tests that finished kept their points"
     elif status == "cancelled":
         result.note = "the grading was cancelled before it finished"
-    elif any(line.get("outcome") == "collect_error" for line in lines) or (
+    elif any(line.outcome == "collect_error" for line in lines) or (
         process.returncode not in (0, 1) and not ran
     ):
         result.status = "ungradable"
         result.note = f"the grading run itself failed (pytest exit {process.returncode}):\n{text[-3000:]}"
-    elif ran and all(line.get("outcome") == "error" for line in ran):
+    elif ran and all(line.outcome == "error" for line in ran):
         # Every test failed outside its body, in the fixtures that start Redis, the world or the programs:
         # nothing was measured, so a 0 would be a verdict on the harness rather than on the submission.
         result.status = "ungradable"
-        result.note = f"no test could be set up; the first error:\n{ran[0].get('message', '')[:2000]}"
+        result.note = f"no test could be set up; the first error:\n{ran[0].message[:2000]}"
     return result
 
 
-def _read_report(path: Path, seal: ReportSeal, finished: bool) -> tuple[list[dict], str | None]:
-    lines = []
-    for number, text in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not text.strip():
-            continue
-        try:
-            line = json.loads(text)
-        except ValueError:
-            return [], f"line {number} of the report is not JSON"
-        if not isinstance(line, dict):
-            return [], f"line {number} of the report is not an object"
-        lines.append(line)
-    return lines, seal.check(lines, finished)
-
-
-def score(spec: ExerciseSpec, lines: list[dict], status: str = "graded", only: Iterable[str] = ()) -> ExerciseResult:
-    by_name = {line["name"]: line for line in lines if line.get("name")}
-    collect_errors = [line for line in lines if line.get("outcome") == "collect_error"]
+def score(spec: ExerciseSpec, lines: list[ReportLine], status: str = "graded", only: Iterable[str] = ()) -> ExerciseResult:
+    by_name = {line.name: line for line in lines if line.name}
+    collect_errors = [line for line in lines if line.outcome == "collect_error"]
     wanted = set(only)
     tests = []
     for name, test in spec.tests.items():
@@ -195,14 +151,12 @@ def score(spec: ExerciseSpec, lines: list[dict], status: str = "graded", only: I
             outcome = "not_run"
             message = "timed out before this test ran" if status == "timeout" else "this test did not run"
             if collect_errors:
-                message = collect_errors[0]["message"]
+                message = collect_errors[0].message
             tests.append(TestResult(name, outcome, 0.0, test.points, test.visibility, message=message))
             continue
-        passed = line["outcome"] == "passed"
-        tests.append(TestResult(
-            name, line["outcome"], test.points if passed else 0.0, test.points, test.visibility,
-            line.get("duration", 0.0), line.get("message", ""), line.get("details", ""),
-        ))
+        passed = line.outcome == "passed"
+        tests.append(TestResult(name, line.outcome, test.points if passed else 0.0, test.points, test.visibility,
+                                line.duration, line.message, line.details))
     return ExerciseResult(spec.id, spec.title, status, tests)
 
 
@@ -217,40 +171,8 @@ def cancel_all(grace: float = 5.0) -> None:
     with _lock:
         processes = list(_running.values())
         _cancelled.update(process.pid for process in processes)
-    stoppers = [threading.Thread(target=stop_grading, args=(process, grace)) for process in processes]
+    stoppers = [threading.Thread(target=stop_pytest, args=(process, grace)) for process in processes]
     for thread in stoppers:
         thread.start()
     for thread in stoppers:
         thread.join()
-
-
-def stop_grading(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGINT first, so that pytest tears its fixtures down (Redis, the world, the student's programs);
-    then SIGKILL for the whole tree, found while its parent links still hold."""
-    try:
-        process.send_signal(signal.SIGINT)
-        process.wait(grace)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    kill_tree(process.pid)
-    process.wait()
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process, its descendants and their process groups (student programs run in groups of their own)."""
-    own_group = os.getpgrp()
-    for member in [*procfs.descendants(pid), pid]:
-        try:
-            group = os.getpgid(member)
-            if group != own_group:
-                os.killpg(group, signal.SIGKILL)
-            os.kill(member, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _die_with_parent() -> None:
-    # Should the grading process be killed outright, pytest gets SIGINT and tears its fixtures down
-    # instead of grading on for nobody.
-    die_with_parent(signal.SIGINT)
