@@ -43,6 +43,7 @@ WORDS = {
                   "returns its 404 response instead of raising HTTPException"],
     },
     "checks_the_range_not_the_shop": {UNKNOWN: ["POST /orders/0/confirm answered 500", "orders 1 to 9999"]},
+    "forgets_to_await_the_lookup": {LATENCY: ["answered 500", "an error is not one"]},
 }
 
 
