@@ -59,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @dataclass
 class Solution:
-    name: str  # reference, starter, or a known-wrong solution's folder name
+    name: str  # reference, starter, or the folder name of a known-wrong solution or a correct alternative
     folder: Path
     known_wrong: bool = False
+    alternative: bool = False  # tests/right/NN: correct another way, so it earns full marks
     graded: ExerciseResult | None = None
     checks: dict[str, str] = field(default_factory=dict)  # self-check → outcome
 
@@ -118,6 +119,9 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
     wrong_root = root / "tests" / "wrong" / eid
     for folder in sorted(p for p in wrong_root.iterdir() if p.is_dir()) if wrong_root.is_dir() else []:
         solutions.append(Solution(folder.name, _laid_over(root, eid, folder, scratch), known_wrong=True))
+    right_root = root / "tests" / "right" / eid
+    for folder in sorted(p for p in right_root.iterdir() if p.is_dir()) if right_root.is_dir() else []:
+        solutions.append(Solution(folder.name, _laid_over(root, eid, folder, scratch), alternative=True))
 
     def grade(folder: Path, redis: str | None) -> ExerciseResult:
         return run_exercise(root, config, eid, folder, redis=redis)
@@ -153,7 +157,18 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
         report.problem(f"the untouched starter earns {starter.graded.score:g} points ({earned}): tie those points "
                        "to the student's own work")
 
-    # 3. the matrix of grader tests by known-wrong solutions
+    # 3. correct alternatives (tests/right/NN): full marks, and every self-check passes
+    for solution in (s for s in solutions if s.alternative):
+        lost = [t.name for t in solution.graded.tests if not t.passed]
+        failed_checks = sorted(name for name, outcome in solution.checks.items() if outcome != "passed")
+        report.say(f"  correct alternative {solution.name}: {solution.graded.score:g} of {spec.max_points:g}")
+        if lost or solution.graded.status != "graded":
+            report.problem(f"the correct alternative {solution.name} lost points ({solution.graded.status}): "
+                           f"{', '.join(lost)}; a grader is stricter than the contract, or the alternative is wrong")
+        if failed_checks:
+            report.problem(f"the correct alternative {solution.name} fails self-checks: {', '.join(failed_checks)}")
+
+    # 4. the matrix of grader tests by known-wrong solutions
     wrong = [s for s in solutions if s.known_wrong]
     for solution in wrong:
         if solution.graded.status != "graded":
@@ -165,11 +180,11 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
     for name in uncaught(spec, wrong):
         report.problem(f"no known-wrong solution fails {name}: add one it catches to tests/wrong/{eid}/")
 
-    # 4. the audit: each rule of the README, its grader test and the known-wrong solution it fails
+    # 5. the audit: each rule of the README, its grader test and the known-wrong solution it fails
     report.say("")
     check_audit(report, root, spec, {s.name: s for s in wrong})
 
-    # 5. no self-check stricter than the graders
+    # 6. no self-check stricter than the graders
     report.say("")
     by_name = {s.name: s for s in solutions}
     for name, failing, covering, unmarked in self_check_cover(spec, solutions):
@@ -237,7 +252,7 @@ def self_check_cover(spec: grading_config.ExerciseSpec,
 
 
 def _laid_over(root: Path, eid: str, wrong: Path, scratch: Path) -> Path:
-    """The starter's folder, the reference's files over it, the known-wrong files over those."""
+    """The starter's folder, the reference's files over it, the solution's own files over those."""
     folder = scratch / f"{eid}-{wrong.name}" / eid
     shutil.copytree(root / "starter" / eid, folder, ignore=shutil.ignore_patterns("__pycache__"))
     for source in (root / "reference" / eid, wrong):
