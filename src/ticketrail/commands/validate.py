@@ -62,9 +62,9 @@ class Solution:
     name: str  # reference, starter, or the folder name of a known-wrong solution or a correct alternative
     folder: Path
     known_wrong: bool = False
-    alternative: bool = False  # tests/right/NN: correct another way, so it earns full marks
     graded: ExerciseResult | None = None
     checks: dict[str, str] = field(default_factory=dict)  # self-check → outcome
+    alternative: bool = False  # tests/right/NN: correct another way, so it earns full marks
 
     def fails(self, test: str) -> bool:
         assert self.graded is not None
