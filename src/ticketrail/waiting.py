@@ -25,6 +25,11 @@ def watch(programs: Watched | None) -> None:
     _watched = programs
 
 
+def hopeless() -> str | None:
+    """Why no wait of the current test can come true any more, or None (see `watch`)."""
+    return _watched.hopeless() if _watched is not None else None
+
+
 @timings.waits("early")
 def wait_until(
     condition: Callable[[], Any],

@@ -13,9 +13,11 @@ from typing import Callable, Iterable
 
 import httpx
 
-from ticketrail import timings
+from ticketrail import timings, waiting
 from ticketrail.procs import Child, Limits, MiB, free_port, wait_for_port
 from ticketrail.world import TOKEN_HEADER
+
+CLOCK_SLICE = 0.5  # seconds of one long poll on the held clock
 
 
 @dataclass
@@ -124,15 +126,31 @@ class WorldControl:
 
     def clock_readers_waiting(self, at_least: int = 0, timeout: float = 0.0) -> int:
         """How many reads of the held clock are waiting; with `at_least`, first wait up to `timeout` s for that many."""
-        return self._clock({"readers": at_least, "timeout": timeout}, timeout)
+        return self._clock_until({}, at_least, timeout)
 
     def step_clock(self, at: float | None = None, readers: int = 0, timeout: float = 0.0) -> int:
         """Let the waiting reads see the clock (set to `at` when given), hold it again, and wait up to
         `timeout` s until `readers` reads wait again: the readers are done with this move. Returns how many wait."""
-        body = {"release": True, "hold": True, "readers": readers, "timeout": timeout}
-        return self._clock(body if at is None else {**body, "set": at}, timeout)
+        move = {"release": True, "hold": True}
+        return self._clock_until(move if at is None else {**move, "set": at}, readers, timeout)
 
-    @timings.waits("early")  # a long poll: until enough readers wait on the held clock, or the timeout
+    @timings.waits("early")
+    def _clock_until(self, move: dict, readers: int, timeout: float) -> int:
+        """Make `move`, then long-poll until `readers` reads of the clock wait, or `timeout`. The poll comes in
+        slices: between two, a wait no program can end any more (one died, or reached work the starter marks
+        as not done yet) gives up at once instead of running to its deadline."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + timeout
+        piece = min(timeout, CLOCK_SLICE)
+        found = self._clock({**move, "readers": readers, "timeout": piece}, piece)
+        while found < readers and (left := deadline - time.monotonic()) > 0:
+            if why := waiting.hopeless():
+                raise waiting.WaitTimeout(f"{why}\n\nWhat the check was waiting for: {readers} program(s) back at "
+                                          f"the shop's clock to read it; {found} were.")
+            piece = min(left, CLOCK_SLICE)
+            found = self._clock({"readers": readers, "timeout": piece}, piece)
+        return found
+
     def _clock(self, body: dict, timeout: float) -> int:
         response = self._http.post("/_clock", json=body, timeout=timeout + 30.0)
         response.raise_for_status()
