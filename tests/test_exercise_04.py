@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from helpers import KIT, WRONG, explain, failed_tests
+from ticketrail import audit
 from ticketrail.redisd import start_redis
 
 BACKENDS = ["server", "embedded"]
@@ -28,34 +29,49 @@ IDLE = "test_an_idle_worker_waits_on_redis_without_spinning_and_still_moves_a_du
 SCHEDULE = "test_the_backoff_schedule_doubles_from_the_base_delay"
 IDEMPOTENCY_KEY = "test_every_email_call_carries_the_job_id_as_its_idempotency_key"
 FIRST_ATTEMPT = "test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt"
+ONCE_HOWEVER_MANY = "test_a_due_retry_goes_back_on_the_rail_once_however_many_workers_find_it"
 
-# Each known-wrong solution, the graders that catch it, and words each one's failure must say (so it is
-# caught for its bug, and the message speaks of what was observed). graders/04/audit.yml names the same pairs.
-CAUGHT_BY: dict[str, dict[str, str]] = {
-    "retry_at_once": {RETRIED_WITH_GROWING_GAPS: "a retry started at once"},
-    "constant_backoff": {RETRIED_WITH_GROWING_GAPS: "the wait did not grow",
-                         SCHEDULE: "RETRY_BASE_DELAY × 2^(attempts − 1)"},
-    "linear_backoff": {SCHEDULE: "RETRY_BASE_DELAY × 2^(attempts − 1)"},
-    "failure_while_waiting": {RETRIED_WITH_GROWING_GAPS: "FAILURE"},
-    "retry_forever": {DEAD_AFTER_MAX_ATTEMPTS: "was not DEAD"},
-    "one_attempt_too_many": {DEAD_AFTER_MAX_ATTEMPTS: "one attempt too many"},
-    "dead_letter_without_attempts": {DEAD_AFTER_MAX_ATTEMPTS: "The dead letter should carry"},
-    "poison_dropped": {POISON: "should end on jobs:email:dead"},
-    "poison_without_raw": {POISON: '{"raw": "<its text>"'},
-    "replay_keeps_attempts": {REPLAY: "A replay starts the job afresh"},
-    "replay_any_status": {REPLAY: "409 Conflict"},
-    "replay_leaves_dead_letter": {REPLAY: "is still on jobs:email:dead"},
-    "knobs_as_constants": {REPLAY: "Read the knobs from the environment"},
-    "unknown_job_pending": {FIRST_ATTEMPT: "an unknown job is 404"},
-    "confirm_without_job_id": {FIRST_ATTEMPT: "email_job_id"},
-    "unknown_order_queued": {FIRST_ATTEMPT: "an unknown order is 404"},
-    "status_without_attempts": {FIRST_ATTEMPT: '"attempts": 1'},
-    "no_idempotency_key": {IDEMPOTENCY_KEY: "idempotency", KILLED_MID_EMAIL: "idempotency"},
-    "plain_brpop": {KILLED_MID_EMAIL: "plain BRPOP", FIRST_ATTEMPT: "the job was on no jobs:email:processing"},
-    "heartbeat_between_jobs": {LIVE_LONG_JOB: "took a live worker's job"},
-    "stale_ack": {FROZEN_WORKER: "lost its lease"},
-    "busy_idle_loop": {IDLE: "An idle cook waits by the rail"},
-    "block_forever": {IDLE: "never 0"},
+# Each known-wrong solution, and the graders meant to catch it: the rules of graders/04/audit.yml.
+CAUGHT_BY = audit.load(audit.audit_path(KIT, "04"), "04").caught_by()
+
+# What each failure must say, checked on the same grading: caught for its bug, in words of what was observed.
+WORDS: dict[str, dict[str, list[str]]] = {
+    "retry_at_once": {RETRIED_WITH_GROWING_GAPS: ["a retry started at once"]},
+    "delay_from_creation": {RETRIED_WITH_GROWING_GAPS: ["started at once", "counts from the failure"]},
+    "constant_backoff": {RETRIED_WITH_GROWING_GAPS: ["the wait did not grow"],
+                         SCHEDULE: ["RETRY_BASE_DELAY × 2^(attempts − 1)"]},
+    "linear_backoff": {SCHEDULE: ["RETRY_BASE_DELAY × 2^(attempts − 1)"]},
+    "next_due_as_datetime": {SCHEDULE: ["epoch seconds", "return its .timestamp()"]},
+    "failure_while_waiting": {RETRIED_WITH_GROWING_GAPS: ["FAILURE"]},
+    "retry_without_error": {RETRIED_WITH_GROWING_GAPS: ['"error": None', "SMTP timeout", "last failure"]},
+    "delayed_holds_the_id": {RETRIED_WITH_GROWING_GAPS: ["the job's own JSON"]},
+    "promote_without_zrem_check": {ONCE_HOWEVER_MANY: ["went back on the rail more than once", "ZREM answers 1"]},
+    "retry_forever": {DEAD_AFTER_MAX_ATTEMPTS: ["was not DEAD"]},
+    "one_attempt_too_many": {DEAD_AFTER_MAX_ATTEMPTS: ["one attempt too many"]},
+    "dead_letter_without_attempts": {DEAD_AFTER_MAX_ATTEMPTS: ["The dead letter should carry"]},
+    "poison_dropped": {POISON: ["should end on jobs:email:dead"]},
+    "poison_without_raw": {POISON: ['{"raw": "<its text>"']},
+    "poison_not_a_job_crashes": {POISON: ["AttributeError", "not a job"]},
+    "replay_keeps_attempts": {REPLAY: ["A replay starts the job afresh"]},
+    "replay_any_status": {REPLAY: ["409 Conflict"]},
+    "replay_refuses_only_success": {REPLAY: ["waiting in RETRY", "answered 404", "409 Conflict"]},
+    "replay_leaves_dead_letter": {REPLAY: ["is still on jobs:email:dead"]},
+    "knobs_as_constants": {REPLAY: ["Read the knobs from the environment"]},
+    "unknown_job_pending": {FIRST_ATTEMPT: ["an unknown job is 404"]},
+    "confirm_without_job_id": {FIRST_ATTEMPT: ["email_job_id"]},
+    "unknown_order_queued": {FIRST_ATTEMPT: ["an unknown order is 404"]},
+    "status_without_attempts": {FIRST_ATTEMPT: ['"attempts": 1']},
+    "started_never_recorded": {FIRST_ATTEMPT: ["'status': 'RECEIVED'", "is STARTED"]},
+    "pending_hash_without_attempts": {FIRST_ATTEMPT: ["attempts None, not PENDING and 0"]},
+    "no_idempotency_key": {IDEMPOTENCY_KEY: ["idempotency"], KILLED_MID_EMAIL: ["idempotency"]},
+    "plain_brpop": {KILLED_MID_EMAIL: ["plain BRPOP"], FIRST_ATTEMPT: ["the job was on no jobs:email:processing"]},
+    "skips_started_jobs": {KILLED_MID_EMAIL: ["a reaper returned it", "its status is still STARTED", "not drop it"]},
+    "heartbeat_ttl_literal": {KILLED_MID_EMAIL: ["is still on jobs:email:processing", "the killed worker's processing "
+                                                 "list", "LEASE_SECONDS, read from the environment"]},
+    "heartbeat_between_jobs": {LIVE_LONG_JOB: ["took a live worker's job"]},
+    "stale_ack": {FROZEN_WORKER: ["lost its lease"]},
+    "busy_idle_loop": {IDLE: ["An idle cook waits by the rail"]},
+    "block_forever": {IDLE: ["never 0"]},
 }
 
 
@@ -120,13 +136,20 @@ def test_the_starter_earns_nothing_and_is_told_which_task_is_not_done(grade):
     assert "Task 1 is not done yet" in schedule.message, schedule.message
 
 
+def test_the_words_of_each_failure_belong_to_a_grader_the_audit_names_for_it():
+    strays = {wrong: sorted(set(graders) - CAUGHT_BY.get(wrong, set())) for wrong, graders in WORDS.items()}
+    assert not any(strays.values()), f"WORDS names graders graders/04/audit.yml does not name for them: {strays}"
+    assert set(WORDS) == set(CAUGHT_BY), f"known-wrong solutions without words: {sorted(set(CAUGHT_BY) - set(WORDS))}"
+
+
 @pytest.mark.parametrize("wrong", sorted(CAUGHT_BY))
 def test_each_known_wrong_solution_is_caught_by_its_grader(grade, wrong_solution, wrong):
     caught_by = CAUGHT_BY[wrong]
-    result = grade("04", wrong_solution(wrong), only=set(caught_by))
-    assert set(caught_by) <= failed_tests(result), explain(result)
+    result = grade("04", wrong_solution(wrong), only=caught_by)
+    assert caught_by <= failed_tests(result), explain(result)
+    # Caught by the check itself, not by a crash of the harness around it, and for the bug the solution has.
     for test in result.tests:
         if test.name in caught_by:
-            assert caught_by[test.name] in test.message, (
-                f"{test.name} failed for another reason:\n{test.message[:1500]}"
-            )
+            assert test.outcome == "failed", explain(result)
+            for word in WORDS.get(wrong, {}).get(test.name, []):
+                assert word in test.message, f"{test.name} failed without saying {word!r}:\n{test.message[:2000]}"

@@ -15,6 +15,7 @@ from ticketrail.checks_events import (
     FanOut,
     event_problems,
     repeated_event_ids,
+    unknown_order_events,
     wait_for_channel_messages,
 )
 from ticketrail.worldctl import wait_quiet
@@ -42,6 +43,12 @@ def test_confirm_publishes_one_order_confirmed_event_on_the_orders_channel(fanou
     assert unknown.status_code == 404, (
         f"POST /orders/{UNKNOWN_ORDER}/confirm answered {unknown.status_code}; there is no such order, so the "
         "answer is 404 and no event is published."
+    )
+    for_unknown = unknown_order_events(heard)
+    assert not for_unknown, (
+        f"POST /orders/{UNKNOWN_ORDER}/confirm answered {unknown.status_code}, yet the check heard an event on "
+        f"{CHANNEL!r} for order {UNKNOWN_ORDER}, which does not exist: {str(for_unknown[0])[:300]}. An unknown order "
+        "emits nothing: look the order up first, and emit only once it is found and confirmed (README, the endpoint)."
     )
     assert len(heard) == len(orders), (
         f"With EVENT_BUS=pubsub the check confirmed orders {orders} (and the unknown order {UNKNOWN_ORDER}) while "

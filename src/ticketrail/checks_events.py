@@ -95,10 +95,9 @@ def _utc_problems(field: str, value: object, now: datetime | None = None) -> lis
 
 def _is_uuid(text: str) -> bool:
     try:
-        UUID(text)
+        return UUID(text).version == 4
     except ValueError:
         return False
-    return True
 
 
 def repeated_event_ids(events: Iterable[object]) -> list[str]:
@@ -125,6 +124,20 @@ def stream_events(client: redis.Redis) -> list[tuple[str, object]]:
     """(entry id, parsed event) for every entry of the stream; an entry without `event` gives its fields."""
     return [(entry_id, parse_json(fields["event"]) if "event" in fields else fields)
             for entry_id, fields in client.xrange(STREAM)]
+
+
+def entries_without_event_field(client: redis.Redis) -> list[tuple[str, list[str]]]:
+    """(entry id, its field names) for each entry of the stream that has no field `event`."""
+    return [(entry_id, sorted(fields)) for entry_id, fields in client.xrange(STREAM) if "event" not in fields]
+
+
+def unknown_order_events(events: Iterable[object]) -> list[object]:
+    return [e for e in events if isinstance(e, dict) and e.get("order_id") in (UNKNOWN_ORDER, str(UNKNOWN_ORDER))]
+
+
+def not_confirmed(world: WorldControl, order_ids: Iterable[int]) -> list[int]:
+    """The orders the shop's database does not show as confirmed (update_order_status(order, "confirmed"))."""
+    return [o for o in order_ids if not any(h.get("status") == "confirmed" for h in world.order_history(o))]
 
 
 def email_jobs(client: redis.Redis) -> list[object]:
@@ -161,23 +174,28 @@ def group_pending(client: redis.Redis) -> dict[str, int]:
         return {}
 
 
-def pending_entries(client: redis.Redis, group: str) -> set[str]:
-    """The ids of the entries a group's consumers read and never acknowledged (XPENDING)."""
+def pending_entries(client: redis.Redis, group: str) -> dict[str, int]:
+    """The entries a group's consumers read and never acknowledged (XPENDING): entry id -> ms since delivered."""
     try:
-        return {p["message_id"] for p in client.xpending_range(STREAM, group, min="-", max="+", count=1000)}
+        pending = client.xpending_range(STREAM, group, min="-", max="+", count=1000)
     except redis.ResponseError:
-        return set()
+        return {}
+    return {p["message_id"]: p["time_since_delivered"] for p in pending}
 
 
-def crash_recovery_advice(client: redis.Redis, group: str, order_id: int) -> str:
+def crash_recovery_advice(client: redis.Redis, group: str, order_id: int, claim_idle_ms: int) -> str:
     """Why an event read before a crash was not handled again, from what the group still holds."""
     entry = next((entry_id for entry_id, event in stream_events(client)
                   if isinstance(event, dict) and event.get("order_id") == order_id), None)
     if entry is None:
         return f"The stream {STREAM!r} holds no event for order {order_id}."
-    if entry in pending_entries(client, group):
-        return (f"Its entry {entry} is still pending in the {group} group (XPENDING lists it): claim it with "
-                "XAUTOCLAIM once it has been idle EVENT_CLAIM_IDLE_MS, on every turn of the loop, and handle it.")
+    pending = pending_entries(client, group)
+    if entry in pending:
+        idle = pending[entry]
+        return (f"Its entry {entry} is still pending in the {group} group (XPENDING lists it, idle for {idle} ms; "
+                f"EVENT_CLAIM_IDLE_MS={claim_idle_ms} here): claim it with XAUTOCLAIM once it has been "
+                "idle EVENT_CLAIM_IDLE_MS, on every turn of the loop, and handle it. Read EVENT_CLAIM_IDLE_MS from "
+                "the environment: 10000 is only the default for when it is unset.")
     return (f"Its entry {entry} is not pending in the {group} group (XPENDING lists nothing for it): the entry was "
             "acknowledged although its reaction never finished. Acknowledging before reacting loses the event when "
             "the crash comes in between: XACK an entry only once its reaction is done (README, the contract).")
@@ -192,6 +210,7 @@ class FanOut:
         self.api: Api | None = None
         self.children: dict[str, Child] = {}  # the current process of each subscriber
         self.pids: dict[str, set[str]] = {}  # every process each subscriber ever ran as
+        self.event_ids: dict[int, str] = {}  # order id -> the event_id its confirm answered
         self._runs: Counter = Counter()
 
     # --- starting and stopping -------------------------------------------------------------
@@ -317,6 +336,7 @@ class FanOut:
                 f'{{"status": "confirmed", "order_id": {order_id}, "event_id": "<the id of the event it emitted>"}}.'
             )
             answered[order_id] = body["event_id"]
+        self.event_ids.update(answered)
         return answered
 
     # --- what happened ---------------------------------------------------------------------
@@ -372,6 +392,23 @@ class FanOut:
                 f"order {seen}. One subscriber handles its events one after another, oldest first.\n" + self.describe()
             )
         self.assert_reactions_came_from_subscribers(names, orders)
+        self.assert_reactions_carry_the_event_id(names, orders)
+
+    def assert_reactions_carry_the_event_id(self, names: Iterable[str], orders: Iterable[int]) -> None:
+        """The README's reactions pass idempotency_key=event["event_id"]: a repeated event then acts once."""
+        __tracebackhide__ = True
+        orders = set(orders)
+        for name in names:
+            if name not in SERVICE_OF or name == "loyalty":  # the loyalty subscriber is the kit's own
+                continue
+            for call in self.world.ledger(SERVICE_OF[name]):
+                wanted = self.event_ids.get(call.order_id)
+                assert call.order_id not in orders or wanted is None or call.idempotency_key == wanted, (
+                    f"The {name} subscriber called shop.{SERVICE_OF[name]} for order {call.order_id} with the "
+                    f"idempotency key {call.idempotency_key!r}; the event's id was {wanted!r}. Each reaction passes "
+                    f"idempotency_key=event[\"event_id\"] (README, the subscribers), so that an event handled twice "
+                    "(a subscriber that crashed before XACK) has no second effect."
+                )
 
     def _once_hint(self, name: str) -> str:
         if name == "email":

@@ -71,9 +71,12 @@ def confirm_order(api: Api, order_id: int) -> str:
         f"POST /orders/{order_id}/confirm answered {response.status_code}: {response.text[:300]}"
     )
     body = response.json()
-    assert isinstance(body, dict) and isinstance(body.get("email_job_id"), str) and body["email_job_id"], (
-        f"POST /orders/{order_id}/confirm answered {body}; the contract adds the email job's id to the answer: "
-        f'{{"status": "confirmed", "order_id": {order_id}, "email_job_id": "<the job id>"}} (lecture §3.3).'
+    as_agreed = (isinstance(body, dict) and isinstance(body.get("email_job_id"), str) and body["email_job_id"]
+                 and body.get("status") == "confirmed" and body.get("order_id") == order_id)
+    assert as_agreed, (
+        f"POST /orders/{order_id}/confirm answered {body}; the contract's answer is the order's, with the email "
+        f'job\'s id added: {{"status": "confirmed", "order_id": {order_id}, "email_job_id": "<the job id>"}} '
+        "(lecture §3.3)."
     )
     return body["email_job_id"]
 
@@ -100,6 +103,29 @@ def delay_job(r: redis.Redis, order_id: int, due: float) -> str:
                                          "attempts": 1, "result": "", "error": "SMTP server busy"})
     r.zadd(DELAYED, {json.dumps(job): due})
     return job["id"]
+
+
+def queued_job_problems(r: redis.Redis, job_id: str, order_id: int) -> list[str]:
+    """What is wrong with a confirmed order's job waiting on the rail, and its hash, by the README's contract."""
+    raw = next((item for item in r.lrange(QUEUE, 0, -1) if job_id in item), None)
+    if raw is None:
+        return []  # a worker took it already: nothing waits to be looked at
+    job, order = parsed(raw), order_record(order_id)
+    if job is None:
+        return [f"the entry on {QUEUE} is not a JSON object: {raw[:150]!r}"]
+    problems = [f'it has no "{key}"' for key in ("id", "task", "args", "created_at") if key not in job]
+    if job.get("id") != job_id:
+        problems.append(f'its "id" is {job.get("id")!r}, not the email_job_id of the answer, {job_id!r}')
+    if job.get("task") != EMAIL:
+        problems.append(f'its "task" is {job.get("task")!r}, not {EMAIL!r}')
+    wanted = {"email": order["user_email"], "order_id": order_id, "order_total": order["total"]}
+    if job.get("args") != wanted:
+        problems.append(f'its "args" are {job.get("args")!r}, not {wanted}')
+    stored = r.hgetall(f"job:{job_id}")
+    if stored.get("status") != "PENDING" or stored.get("attempts") != "0":
+        problems.append(f"its hash job:{job_id} says status {stored.get('status')!r}, attempts "
+                        f"{stored.get('attempts')!r}, not PENDING and 0")
+    return problems
 
 
 def job_status(api: Api, job_id: str) -> dict | None:
@@ -157,6 +183,17 @@ def delayed_score_of(r: redis.Redis, job_id: str) -> float | None:
         if job_id in member:
             return score
     return None
+
+
+def delayed_member_of(r: redis.Redis, job_id: str) -> str | None:
+    return next((member for member in r.zrange(DELAYED, 0, -1) if job_id in member), None)
+
+
+def holders_of(r: redis.Redis, job_id: str) -> list[str]:
+    """Every key of the rail that holds the job now: the queue, the delayed set, processing lists, dead letters."""
+    held = [(QUEUE, r.lrange(QUEUE, 0, -1)), (DELAYED, r.zrange(DELAYED, 0, -1)),
+            *processing_lists(r).items(), (DEAD, dead_entries(r))]
+    return [key for key, items in held if any(job_id in item for item in items)]
 
 
 def _short(entry: str, width: int = 90) -> str:

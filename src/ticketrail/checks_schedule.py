@@ -35,6 +35,10 @@ EVERY = timedelta(minutes=5)
 STARTUP_TIMEOUT = 60.0  # for a new scheduler to read the clock the first time
 READ_TIMEOUT = 20.0  # for a scheduler to come back to the clock after a move
 JOB_TIMEOUT = 20.0  # for a due job to reach the list
+# A scheduler that polls every SCHEDULER_POLL_SECONDS comes back to a moved clock in about that time; one that
+# takes this long or longer, over the first moves, is not polling as often as the environment says.
+SLOW_POLL_MOVES = 10
+SLOW_POLL_SECONDS = 0.5
 
 # The wall clock of next_due checks: far from every `after` they pass, so reading it shows.
 FROZEN_WALL_CLOCK = "2026-07-01T12:00:00+00:00"
@@ -129,7 +133,10 @@ class ClockedSchedulers:
         self.now = start
         self.schedulers: list[Child] = []
         self.jobs: list[Job] = []
+        self._raws: list[str] = []  # the list's entries read so far, oldest first
         self._started = 0
+        self._passes: list[float] = []  # seconds each move took until every scheduler was back at the clock
+        self.poll_seconds = float(system.environment().get("SCHEDULER_POLL_SECONDS", "1"))
 
     def __enter__(self) -> "ClockedSchedulers":
         self.world.set_clock(self.start_time.timestamp())
@@ -180,10 +187,25 @@ class ClockedSchedulers:
         until each is back at it: then it is done with that time."""
         __tracebackhide__ = True
         wanted = len(self.schedulers)
+        began = time.monotonic()
         waiting = self.world.step_clock(None if moment is None else moment.timestamp(), wanted, READ_TIMEOUT)
         self.now = moment or self.now
         if waiting < wanted:
             raise AssertionError(self._not_back(after, waiting, READ_TIMEOUT))
+        self._passes.append(time.monotonic() - began)
+        if len(self._passes) == SLOW_POLL_MOVES:
+            typical = sorted(self._passes)[len(self._passes) // 2]
+            if typical >= max(SLOW_POLL_SECONDS, 10 * self.poll_seconds):
+                raise AssertionError(self._slow_poll(typical))
+
+    def _slow_poll(self, typical: float) -> str:
+        return (
+            f"The check moved the shop's clock {SLOW_POLL_MOVES} times; after each move the scheduler"
+            f"{'s' if len(self.schedulers) > 1 else ''} took {typical:.2f} s (the median) to come back and read it "
+            f"again. With SCHEDULER_POLL_SECONDS={self.poll_seconds:g} in its environment a scheduler reads the clock "
+            f"every {self.poll_seconds:g} s: read the poll interval from the environment (1 s is only the default "
+            "for when it is unset), and sleep that long between polls (README, the program).\n" + self.describe()
+        )
 
     def settle(self, rounds: int = 2) -> None:
         """Let the schedulers finish with the current time: `rounds` full polls each."""
@@ -231,9 +253,31 @@ class ClockedSchedulers:
     def read_new_jobs(self) -> list[Job]:
         """Every job on the list, oldest first. LPUSH puts the newest at the head, so the jobs not
         seen yet are the head of the list, down to just before the ones seen already."""
-        fresh = self.redis.lrange(QUEUE, 0, -(len(self.jobs) + 1))
-        self.jobs += [parse_job(raw) for raw in reversed(fresh)]
+        __tracebackhide__ = True
+        listed = self.redis.lrange(QUEUE, 0, -1)
+        oldest_first = listed[::-1]
+        seen = len(self._raws)
+        if oldest_first[:seen] != self._raws:
+            raise AssertionError(self._list_changed(listed))
+        fresh = oldest_first[seen:]
+        self.jobs += [parse_job(raw) for raw in fresh]
+        self._raws += fresh
         return self.jobs
+
+    def _list_changed(self, listed: list[str]) -> str:
+        seen = len(self._raws)
+        if listed[:seen] == self._raws:
+            return (
+                f"{QUEUE} got its newer jobs at the right end (RPUSH): the jobs the check had read already were at "
+                "its head, oldest first. The contract LPUSHes each job, as exercise 02's API does (README, the "
+                "rail): the workers take from the right end, so the oldest job is taken first.\n"
+                + self.describe(read=False)
+            )
+        return (
+            f"The jobs the check had read on {QUEUE} are no longer all there, in the order they came: the list held "
+            f"{seen} jobs before, now {len(listed)}. Nothing but the schedulers writes to it during the checks, and a "
+            "scheduler only LPUSHes new jobs onto it (README, the rail).\n" + self.describe(read=False)
+        )
 
     # verdicts
 
@@ -300,19 +344,35 @@ class ClockedSchedulers:
             "tick of each entry comes next, and move it on once the tick is enqueued (README task 2)."
         )
 
-    def describe(self) -> str:
+    def describe(self, read: bool = True) -> str:
         held = self.redis.llen(QUEUE)
         lines = [f"The shop's clock: {show(self.now)}. {QUEUE} holds {held} job{'' if held == 1 else 's'}"]
         try:
-            newest = self.read_new_jobs()[-4:]
-        except AssertionError:  # an entry that is not a job: the check that read it says so
+            newest = (self.read_new_jobs() if read else self.jobs)[-4:]
+        except AssertionError:  # an entry that is not a job, or a list that changed: the check that read it says so
             newest = self.jobs[-4:]
         lines[0] += f", the newest: {', '.join(map(str, newest))}." if newest else "."
+        lines += self._stored()
         for child in self.system.children:
             if child.name.startswith("scheduler"):
                 tail = "\n      ".join(child.log_tail(6).splitlines()) or "(printed nothing)"
                 lines.append(f"  {child.name}, pid {child.pid}, {child.describe_exit()}; its log ends:\n      {tail}")
         return "\n".join(lines)
+
+
+    def _stored(self) -> list[str]:
+        """A few of the schedulers' own keys, next due times first: what they remember, in their words."""
+        keys = [key for key in self.redis.scan_iter(count=500) if key != QUEUE]
+        if not keys:
+            return []
+        shown = sorted(keys, key=lambda key: ("next" not in key, key))[:4]
+        values = []
+        for key in shown:
+            kind = self.redis.type(key)
+            value = self.redis.get(key) if kind == "string" else f"<a {kind}>"
+            values.append(f"{key} = {str(value)[:80]}")
+        more = f" ({len(keys)} keys in all)" if len(keys) > len(shown) else ""
+        return [f"  Redis also holds{more}: " + "; ".join(values)]
 
 
 def simulate(run: ClockedSchedulers, moments: Iterable[datetime]) -> None:
@@ -389,10 +449,17 @@ def assert_one_catch_up_run(caught_up: CatchUp) -> Job:
         "missed (README task 4)."
     )
     (job,) = jobs
-    assert job.tick in caught_up.missed, (
+    if job.tick in caught_up.missed:
+        why = (": walk forward from the stored next due time until the following tick would be in the future, "
+               "and run the tick you stop at (hint 6).")
+    elif job.tick == caught_up.back_at:
+        why = (f". {show(job.tick)} is no tick: it is the moment the scheduler looked. args.scheduled_for is the "
+               "tick the run is for (README, the rail).")
+    else:
+        why = "."
+    assert job.tick == caught_up.missed[-1], (
         f"{caught_up.story()} Back up, it enqueued one catch-up run, but for {show(job.tick)}; the catch-up "
-        f"run stands for a missed tick, so its scheduled_for is one of them, the latest "
-        f"({caught_up.missed[-1]:%H:%M}) being the natural choice (README task 4)."
+        f"run is for the latest missed tick, {show(caught_up.missed[-1])} (README, downtime){why}"
     )
     return job
 
@@ -401,6 +468,13 @@ def assert_catch_up_logged(caught_up: CatchUp) -> None:
     __tracebackhide__ = True
     said = [line for line in caught_up.log.splitlines() if "missed" in line.lower() and HEALTH in line]
     tail = "\n    ".join(caught_up.log.splitlines()[-8:]) or "(it printed nothing)"
+    assert len(said) <= 1, (
+        f"{caught_up.story()} Its log named {HEALTH} with the word \"missed\" in {len(said)} lines:\n    "
+        + "\n    ".join(said[:4]) + ("\n    …" if len(said) > 4 else "")
+        + "\nThe contract is one line for the catch-up, saying what was missed, e.g. \"missed "
+        f"{len(caught_up.missed) - 1} ticks of {HEALTH}; running once now\" (README, downtime): count the "
+        "missed ticks as you walk past them, and print once."
+    )
     assert said, (
         f"{caught_up.story()} Its log did not say so: no line names {HEALTH} and the word \"missed\". "
         f"Whoever reads the log must learn that those checks never ran; print one line when catching up, "
@@ -432,6 +506,11 @@ def assert_next_due(call: Callable[..., CallResult], cases: Iterable[tuple[dict,
             "(tzinfo=timezone.utc), like the `after` it was given. A time without its zone is read as local "
             "time by .astimezone() and .timestamp(), and the programs run with TZ=America/St_Johns (UTC−03:30): "
             "iso() would write that tick 3.5 h late (README task 1)."
+        )
+        assert value.utcoffset() == timedelta(0), (
+            f"{what} returned {value.isoformat()}, a time at the offset {value.isoformat()[-6:]}; the contract is a "
+            "UTC datetime (tzinfo=timezone.utc), like the `after` it was given: the programs run with "
+            "TZ=America/St_Johns, and .astimezone() with no argument converts to that zone (README, next_due)."
         )
         if value == expected:
             continue
