@@ -34,8 +34,6 @@ def graded_on(broker: str) -> list[corpus.Attack]:
     return [attack for attack in ATTACKS if broker == "server" or attack.on_every_broker]
 
 
-ON_EACH_BROKER = [pytest.param(broker, attack, id=f"{broker}-{attack.name}") for broker in BROKERS
-                  for attack in graded_on(broker)]
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox (and so the attack corpus) needs root")
 
 
@@ -52,12 +50,14 @@ def batch(request, tmp_path_factory):
 
 
 def _outcome(batch, attack: corpus.Attack) -> corpus.Outcome:
-    _, outcomes, printed, _ = batch
+    _, outcomes, printed, names = batch
+    if attack.name not in names:
+        pytest.skip(f"{attack.name} does not strike the broker: it is graded on redis-server only")
     assert attack.name in outcomes, f"{attack.name} has no record after the batch. The batch printed:\n{printed[-3000:]}"
     return outcomes[attack.name]
 
 
-@pytest.mark.parametrize("batch, attack", ON_EACH_BROKER, indirect=["batch"])
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda attack: attack.name)
 def test_each_attack_earns_only_its_honest_score(batch, attack):
     outcome = _outcome(batch, attack)
     assert outcome.score == attack.honest, (
@@ -66,7 +66,7 @@ def test_each_attack_earns_only_its_honest_score(batch, attack):
     )
 
 
-@pytest.mark.parametrize("batch, attack", [pair for pair in ON_EACH_BROKER if pair.values[1].proofs], indirect=["batch"])
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.proofs], ids=lambda attack: attack.name)
 def test_each_attack_really_tried_what_it_claims(batch, attack):
     outcome = _outcome(batch, attack)
     missing = [proof for proof in attack.proofs if not outcome.shows(proof)]
@@ -129,10 +129,11 @@ def _cmdline(pid: str) -> str:
         return ""
 
 
-@pytest.mark.parametrize("batch", ["server"], indirect=True)
 def test_a_jailed_program_sees_only_the_runtime_its_copy_its_private_folders_and_the_worlds_socket(batch):
     """The jail_probe attack lists what it can see from inside; each list is what the jail allows."""
     _, outcomes, _, _ = batch
+    if "jail_probe" not in outcomes:
+        pytest.skip("the jail probe is graded on redis-server only")
     seen = corpus.probe_report(outcomes["jail_probe"])
     assert seen is not None, f"the probe reported nothing:\n{outcomes['jail_probe'].text[-2000:]}"
     assert len(seen["processes"]) <= 3 and all("pytest" not in cmd and "redis" not in cmd and "world" not in cmd
@@ -428,10 +429,11 @@ def test_validate_flags_a_self_check_that_fails_a_solution_every_grader_passes()
     assert cover["check_b"] == [["strict"], [], ["strict"]], "check_b fails a solution every grader passes: stricter"
 
 
-@pytest.mark.parametrize("batch", ["server"], indirect=True)
 def test_no_control_character_or_formula_from_a_submission_reaches_any_output(batch):
     """The output_injection attack prints ESC, BEL and NUL and is named like a spreadsheet formula."""
-    work, _, printed, _ = batch
+    work, outcomes, printed, _ = batch
+    if "output_injection" not in outcomes:
+        pytest.skip("output_injection is graded on redis-server only")
     raw = [f"{path.relative_to(work / 'results')}" for path in (work / "results").rglob("*") if path.is_file()
            and path.suffix in (".md", ".html", ".csv", ".json") and any(c in path.read_bytes() for c in b"\x1b\x07\x00")]
     assert not raw, f"raw control characters from a submission reached: {raw}"
