@@ -95,15 +95,28 @@ def test_nothing_an_attack_started_or_planted_outlives_the_batch(batch):
     work, _, _, _ = batch
     daemons = [pid for pid in os.listdir("/proc") if pid.isdigit() and _comm(pid) == "attack-daemon"]
     assert not daemons, f"Attack processes still running after the batch: {daemons}"
-    pool = [f"{pid} (uid {uid}): {_cmdline(pid)}" for pid in os.listdir("/proc") if pid.isdigit()
-            and (uid := _uid(pid)) is not None and any(start <= uid < start + sandbox.POOL_SIZE
-                                                       for start in sandbox.POOL_STARTS)
-            and not _under_a_grading(int(pid))]
-    assert not pool, f"Processes of the sandbox's uids (students', brokers', worlds') outlived the batch: {pool}"
+    pool = _pool_processes()
+    give_up = time.monotonic() + 10  # a process killed at the batch's end may take a moment to go
+    while pool and time.monotonic() < give_up:
+        time.sleep(0.2)
+        pool = _pool_processes()
+    assert not pool, (f"Processes of the sandbox's uids (students', brokers', worlds') outlived the batch by "
+                      f"10 s (a zombie is a dead program nobody reaped): {pool}")
     leftovers = [str(path) for folder in corpus.SHARED_FOLDERS for path in folder.glob("ticketrail-attack-*")]
     assert not leftovers, f"Files the attacks wrote outside their folders are still there: {leftovers}"
     escaped = [str(path) for path in work.rglob("ticketrail-attack-zip-escaped.py")]
     assert not escaped, f"A zip entry was written outside its submission: {escaped}"
+
+
+def _pool_processes() -> list[str]:
+    return [f"{pid} (uid {uid}, {_state(pid)}): {_cmdline(pid)}" for pid in os.listdir("/proc") if pid.isdigit()
+            and (uid := _uid(pid)) is not None and any(start <= uid < start + sandbox.POOL_SIZE
+                                                       for start in sandbox.POOL_STARTS)
+            and not _under_a_grading(int(pid))]
+
+
+def _state(pid: str) -> str:
+    return " ".join(procfs.status(int(pid)).get("State", ["gone"]))
 
 
 def _under_a_grading(pid: int) -> bool:

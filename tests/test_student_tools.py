@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ticketrail import config, notdone
+from ticketrail import config, notdone, procfs
 from ticketrail.childcall import CallResult
 from ticketrail.commands import release
 from ticketrail.commands.watch import snapshot, wait_for_change
@@ -290,6 +290,25 @@ def test_run_starts_the_shop_with_each_process_labelled_and_stops_it_all(handout
         httpx.post(f"{url}/orders/43/confirm", timeout=5)
 
 
+def wait_until_idle(pids: list[int], deadline: float) -> dict[int, str] | None:
+    """Wait until every program (and what it started) has used (nearly) no CPU for half a second: done starting,
+    waiting for work. None when one of them is gone; else each pid's CPU time so far."""
+    def used() -> dict[int, float] | None:
+        if not all(procfs.stat_fields(pid) for pid in pids):
+            return None
+        return {pid: procfs.cpu_seconds([pid, *procfs.descendants(pid)]) for pid in pids}
+
+    give_up = time.monotonic() + deadline
+    before = used()
+    while before is not None and time.monotonic() < give_up:
+        time.sleep(0.5)
+        now = used()
+        if now is not None and all(now[pid] - before[pid] < 0.05 for pid in pids):
+            break
+        before = now
+    return None if before is None else {pid: f"{seconds:.2f} s CPU" for pid, seconds in before.items()}
+
+
 def exercises_with_programs() -> list[str]:
     kit = config.load(KIT / "grading.yml")
     return [spec.id for spec in kit.exercises.values() if spec.run_programs and all(
@@ -311,11 +330,9 @@ def test_run_starts_every_program_an_exercise_lists_and_stops_them_all(exercise_
             found = lines.wait_for(rf"^\[ticketrail\] started {re.escape(program)} \(pid (\d+)\)", timeout=60)
             pids[program] = int(found.group(1))
         lines.wait_for(r"logs follow", timeout=60)
-        time.sleep(2)  # long enough for a program that dies at start-up to be reported
-        assert not [line for line in lines.so_far() if re.match(r"^\[.*\] (exited|killed)", line)], \
-            "\n".join(lines.seen)
-        for program, pid in pids.items():
-            os.kill(pid, 0)  # still running
+        settled = wait_until_idle(list(pids.values()), deadline=60)
+        assert settled and not [line for line in lines.so_far() if re.match(r"^\[.*\] (exited|killed)", line)], (
+            f"every program should start and then wait for work, but after 60 s: {settled}\n" + "\n".join(lines.seen))
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(60)

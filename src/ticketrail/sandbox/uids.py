@@ -121,29 +121,49 @@ def end_processes(uid: int, gid: int, deadline: float = 5.0, spare: set[int] = f
     may signal, which are its own, and a fork bomb cannot outrun a few rounds of it.
     """
     before = processes_of(uid, include_zombies=False)
-    if not before:
-        _reap_zombies(uid, spare)
-        return 0
     give_up = time.monotonic() + deadline
     while True:
-        helper = os.fork()
-        if helper == 0:  # pragma: no cover - the child only makes system calls, then leaves
-            try:
-                os.setgid(gid)
-                os.setgroups([])
-                os.setuid(uid)
-                for _ in range(50):
-                    os.kill(-1, signal.SIGKILL)
-            except ProcessLookupError:
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-            os._exit(0)
-        os.waitpid(helper, 0)
+        if processes_of(uid, include_zombies=False):
+            _kill_all_as(uid, gid)
         _reap_zombies(uid, spare)
-        if not processes_of(uid, include_zombies=False) or time.monotonic() > give_up:
+        # A program killed a moment ago may still be exiting: it turns into a zombie only after the reaping
+        # above. Left unreaped, it would pass to pid 1 when this process ends, and a pid 1 that never reaps
+        # (a container's) keeps it for good.
+        if not _awaited(uid, spare) or time.monotonic() > give_up:
             return len(before)
         time.sleep(0.01)
+
+
+def _kill_all_as(uid: int, gid: int) -> None:
+    helper = os.fork()
+    if helper == 0:  # pragma: no cover - the child only makes system calls, then leaves
+        try:
+            os.setgid(gid)
+            os.setgroups([])
+            os.setuid(uid)
+            for _ in range(50):
+                os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    os.waitpid(helper, 0)
+
+
+def _awaited(uid: int, spare: set[int]) -> list[int]:
+    """The processes of `uid` still to go: the living, and the dead this process can still reap (its children,
+    or children of the uid's own processes, which pass to this subreaper when their parent is reaped)."""
+    mine = processes_of(uid)
+    left = []
+    for pid in mine:
+        status = _status(pid)
+        if pid in spare or not status:
+            continue
+        parent = status.get("PPid", ["0"])[0]
+        if not status["State"][0].startswith("Z") or parent == str(os.getpid()) or int(parent) in mine:
+            left.append(pid)
+    return left
 
 
 def end_descendants(uid: int, spare: set[int] = frozenset(), deadline: float = 5.0) -> int:
