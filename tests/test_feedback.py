@@ -14,6 +14,9 @@ from ticketrail.grading.feedback.markdown import feedback_markdown
 from ticketrail.grading.feedback.model import build
 from ticketrail.grading.records import ExerciseRecord, Record
 from ticketrail.grading import runner
+from ticketrail.latency import Sample
+from ticketrail.timeline import customer_timeline, take_drawn
+from ticketrail.worldctl import Call
 
 from helpers import KIT
 
@@ -22,19 +25,23 @@ SPEC = CONFIG.exercise("01")
 NOT_DONE = ("AssertionError: Task 2 is not done yet: confirm still sends the email itself.\n\n"
             "the email went out 0.61 s before the answer\nassert 0.61 < 0.0")
 WAITED = "ticketrail.waiting.WaitTimeout: no email was sent within 5 s; the job is still on jobs:email"
-TIMELINE = ("AssertionError: the answer waited for the side effects\n"
-            "Timeline of one request (order 7), seconds from the moment it was sent:\n"
-            "  email         0.01– 0.61  ████████████                              before the answer\n"
-            "  PDF           0.61– 1.02          ████████                          before the answer\n"
-            "  answer sent   1.03                    ▲\n"
-            "Look at what confirm awaits.\nassert 1.03 <= 0.3")
+def _drawn_timeline() -> tuple[str, list[dict]]:
+    sample = Sample(7, sent=100.0, received=101.03, seconds=1.03, status=200)
+    calls = [Call(1, "send_confirmation_email", {}, 7, None, [], 100.01, 100.61, "ok", False, None),
+             Call(2, "generate_invoice_pdf", {}, 7, None, [], 100.61, 101.02, "ok", False, None)]
+    text = customer_timeline(sample, calls)
+    return (f"AssertionError: the answer waited for the side effects\n{text}\nLook at what confirm awaits.\n"
+            "assert 1.03 <= 0.3", [drawn.to_json() for drawn in take_drawn()])
+
+
+TIMELINE, TIMELINES = _drawn_timeline()
 HIDDEN_WORDS = "SECRET-GRADER-DETAIL"
 
 
-def graded(messages: dict[str, str]) -> ClassView:
+def graded(messages: dict[str, str], timelines: dict[str, list[dict]] | None = None) -> ClassView:
     tests = [runner.TestResult(name, "failed" if name in messages else "passed",
                                0.0 if name in messages else spec.points, spec.points, spec.visibility, 0.5,
-                               messages.get(name, ""))
+                               messages.get(name, ""), timelines=(timelines or {}).get(name, []))
              for name, spec in SPEC.tests.items()]
     record = Record("alice", "alice/", "folder")
     record.exercises["01"] = ExerciseRecord("key", runner.ExerciseResult("01", SPEC.title, "graded", tests, duration=12.0),
@@ -74,13 +81,20 @@ def test_every_surface_tells_a_visible_failure_in_the_same_words_and_a_hidden_on
 
 
 def test_the_html_page_draws_a_timeline_as_bars_and_keeps_the_words_around_it():
-    view = graded({visible_names(1)[0]: TIMELINE})
-    page = feedback_html(build(view, "alice"))
+    name = visible_names(1)[0]
+    page = feedback_html(build(graded({name: TIMELINE}, {name: TIMELINES}), "alice"))
     bars = re.findall(r"<title>(\w+): ([\d.]+)–([\d.]+) s, before the answer</title>", page)
     assert bars == [("email", "0.01", "0.61"), ("PDF", "0.61", "1.02")], bars
     assert "answer sent 1.03 s" in page
     assert "the answer waited for the side effects" in page and "Look at what confirm awaits." in page
     assert "████" not in page, "the text bars are drawn, not shown as text"
+
+
+def test_a_message_that_only_looks_like_a_timeline_is_shown_as_text():
+    """Timelines come as figures in the report line: text shaped like one (a student's output quoted in a
+    message, say) is not drawn."""
+    page = feedback_html(build(graded({visible_names(1)[0]: TIMELINE}), "alice"))
+    assert "<svg" not in page and "████" in page, "only the timelines the check drew are drawn"
 
 
 def test_the_same_failure_in_several_tests_is_told_once_on_a_page_and_in_full_in_each_gradescope_test():

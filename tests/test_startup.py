@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ticketrail.startup import crash, cut_tracebacks, tracebacks
+from ticketrail.startup import crash, cut_tracebacks, died_loading, tracebacks
 
 # As the harness starts a student's programs: -E ignores PYTHON* variables, -s the user site, -B writes no bytecode.
 PYTHON = [sys.executable, "-E", "-s", "-B", "-u"]
@@ -145,6 +145,39 @@ def test_an_api_module_without_an_app_reads_as_uvicorns_one_line(tmp_path):
     assert found is not None and found.headline == \
         'Error loading ASGI app. Attribute "app" not found in module "app" — the API could not start', \
         explain(log, found)
+
+
+POISON_MESSAGE = '''\
+import json
+
+
+def handle(raw):
+    return json.loads(raw)["task"]
+
+
+def main():
+    for raw in ["{not json"]:
+        handle(raw)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("program", ROLES)
+@pytest.mark.parametrize("source", [SYNTAX_ERROR, MISSING_MODULE, RAISES_AT_IMPORT], ids=["syntax", "import", "raises"])
+def test_a_program_that_dies_while_its_files_load_died_loading(tmp_path, program, source):
+    folder, log = broken(tmp_path, program, source)
+    assert died_loading(log, folder), "a crash while the files load is a program that could not start\n" + log
+
+
+def test_a_worker_whose_main_loop_raised_on_its_first_job_had_started(tmp_path):
+    folder, log = broken(tmp_path, "worker.py", POISON_MESSAGE)
+    assert "JSONDecodeError" in log, "the worker was meant to die of the job it took:\n" + log
+    assert not died_loading(log, folder), ("it died of the job it took, in main(), after it had loaded: it "
+                                           "started, then stopped\n" + log)
+    assert crash(log, folder, "the worker", "stopped").headline.startswith("worker.py:5: json.decoder.JSONDecodeError")
 
 
 def test_a_log_without_an_error_is_no_crash():

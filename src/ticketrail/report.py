@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
@@ -41,6 +41,7 @@ class ReportLine:
     message: str = ""  # the failure in a line (a start crash: its whole text), or why the test was skipped
     details: str = ""  # the failure as pytest tells it (its end, when long)
     task: int | None = None  # the README task (`@pytest.mark.task(n)`)
+    timelines: list[dict] = field(default_factory=list)  # the customers' timelines its message holds (timeline.py)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,7 +57,8 @@ class ReportLine:
         if not (isinstance(line.nodeid, str) and isinstance(line.name, (str, type(None)))
                 and line.outcome in OUTCOMES and isinstance(line.duration, (int, float))
                 and isinstance(line.message, str) and isinstance(line.details, str)
-                and isinstance(line.task, (int, type(None)))):
+                and isinstance(line.task, (int, type(None)))
+                and isinstance(line.timelines, list) and all(isinstance(entry, dict) for entry in line.timelines)):
             raise ReportError(f"line {number} of the report is not a test's line")
         return line
 

@@ -8,6 +8,7 @@ SyntaxError, and the exception. They are pure: text in, text out.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,33 @@ def crash(log: str, student_dir: Path | Iterable[Path], role: str, happened: str
     text = "\n".join(line[len(chosen.indent):] for line in _render(chosen, roots, note_left_out=False))
     return Crash(headline, text, _shown(where.file, roots) if where else None, where.line if where else None,
                  chosen.error)
+
+
+def died_loading(log: str, student_dir: Path | Iterable[Path]) -> bool:
+    """Whether the program in `log` died before its files had loaded: a load failure, or a traceback that
+    does not start in the `if __name__ == "__main__":` block of the script it ran. A worker whose main loop
+    raised on the first job it took had loaded: it did not die starting, however soon it died."""
+    roots = _student_roots(student_dir)
+    found = tracebacks(log)
+    chosen = next((t for t in reversed(found) if any(_is_students(f.file, roots) for f in t.frames)), None)
+    if chosen is None:
+        return True
+    outermost = next(f for f in chosen.frames if _is_students(f.file, roots))
+    if outermost.function != "<module>":
+        return True  # a SyntaxError's frame, or a load through importlib (uvicorn's): nothing had run yet
+    path = Path(outermost.file)
+    if not path.is_absolute():
+        path = Path(roots[-1]) / path if roots else path
+    return not any(first <= outermost.line <= last for first, last in _main_blocks(path))
+
+
+def _main_blocks(script: Path) -> list[tuple[int, int]]:
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, SyntaxError, ValueError):
+        return []
+    return [(node.lineno, node.end_lineno or node.lineno) for node in tree.body
+            if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) and "__name__" in ast.unparse(node.test)]
 
 
 def cut_tracebacks(text: str, student_dir: Path | Iterable[Path]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from ticketrail.latency import Sample
@@ -10,9 +9,7 @@ from ticketrail.services import SHORT_NAMES, SIDE_EFFECTS
 from ticketrail.worldctl import Call
 
 WIDTH = 40
-_TITLE = re.compile(r"^Timeline of one request.*:$")
-_CALL = re.compile(r"^\s+(?P<label>\S.*?)\s+(?P<start>\d+\.\d+)–\s*(?P<end>\d+\.\d+)\s+.*?(?P<when>before|after) the answer$")
-_ANSWER = re.compile(r"^\s+answer sent\s+(?P<at>\d+\.\d+)")
+_DRAWN_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -20,21 +17,50 @@ class Timeline:
     title: str
     calls: tuple[tuple[str, float, float, str], ...]  # label, start, end (s from the request), before|after
     answer: float | None
+    text: str  # as a check's message holds it
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "calls": [list(call) for call in self.calls], "answer": self.answer,
+                "text": self.text}
+
+    @classmethod
+    def from_json(cls, entry: dict) -> Timeline:
+        calls = tuple((str(label), float(start), float(end), str(when)) for label, start, end, when in entry["calls"])
+        answer = entry.get("answer")
+        return cls(str(entry["title"]), calls, None if answer is None else float(answer), str(entry["text"]))
+
+
+# The timelines drawn during the test under way: the plugin takes them into the test's report line, so that
+# the HTML feedback draws them from figures rather than reading them back from the message's text.
+_drawn: list[Timeline] = []
 
 
 def customer_timeline(sample: Sample, calls: list[Call]) -> str:
     """What one request waited for: each call's span against the moment the answer came."""
     span = max([sample.received] + [c.end or sample.received for c in calls]) - sample.sent
     scale = WIDTH / span if span > 0 else 0.0
-    lines = [f"Timeline of one request (order {sample.key}), seconds from the moment it was sent:"]
+    title = f"Timeline of one request (order {sample.key}), seconds from the moment it was sent:"
+    lines, spans = [title], []
     for call in sorted(calls, key=lambda c: c.start):
         start, end = call.start - sample.sent, (call.end or sample.received) - sample.sent
         bar = " " * int(start * scale) + "█" * max(1, int((end - start) * scale))
-        when = "before the answer" if (call.end or float("inf")) <= sample.received else "after the answer"
-        lines.append(f"  {SHORT_NAMES.get(call.service, call.service):<12} {start:5.2f}–{end:5.2f}  {bar:<{WIDTH}}  {when}")
+        before = (call.end or float("inf")) <= sample.received
+        label = SHORT_NAMES.get(call.service, call.service)
+        spans.append((label, round(start, 2), round(end, 2), "before" if before else "after"))
+        lines.append(f"  {label:<12} {start:5.2f}–{end:5.2f}  {bar:<{WIDTH}}  {'before' if before else 'after'} the answer")
     answer = sample.received - sample.sent
     lines.append(f"  {'answer sent':<12} {answer:5.2f}        {' ' * min(WIDTH - 1, int(answer * scale))}▲")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    _drawn.append(Timeline(title, tuple(spans), round(answer, 2), text))
+    del _drawn[:-_DRAWN_KEPT]
+    return text
+
+
+def take_drawn() -> list[Timeline]:
+    """The timelines drawn since the last call, oldest first."""
+    drawn = list(_drawn)
+    _drawn.clear()
+    return drawn
 
 
 def waited_for(sample: Sample, calls: list[Call]) -> str:
@@ -47,26 +73,17 @@ def waited_for(sample: Sample, calls: list[Call]) -> str:
     return ", ".join(parts)
 
 
-def split(text: str) -> list[str | Timeline]:
-    """A check's message as the text around the timelines it holds (as customer_timeline writes them)."""
-    parts: list[str | Timeline] = []
-    plain: list[str] = []
-    lines = text.splitlines()
-    index = 0
-    while index < len(lines):
-        if _TITLE.match(lines[index].strip()):
-            calls, answer, end = [], None, index + 1
-            while end < len(lines) and (_CALL.match(lines[end]) or _ANSWER.match(lines[end])):
-                if call := _CALL.match(lines[end]):
-                    calls.append((call["label"], float(call["start"]), float(call["end"]), call["when"]))
-                else:
-                    answer = float(_ANSWER.match(lines[end])["at"])
-                end += 1
-            if calls:
-                parts += ["\n".join(plain)] if plain else []
-                parts.append(Timeline(lines[index].strip(), tuple(calls), answer))
-                plain, index = [], end
-                continue
-        plain.append(lines[index])
-        index += 1
-    return parts + (["\n".join(plain)] if plain else [])
+def split(text: str, timelines: list[Timeline]) -> list[str | Timeline]:
+    """A check's message as the text around the timelines it holds; a timeline its text no longer holds
+    comes last."""
+    parts: list[str | Timeline] = [text]
+    missing = []
+    for drawn in timelines:
+        for index, part in enumerate(parts):
+            if isinstance(part, str) and drawn.text in part:
+                before, _, after = part.partition(drawn.text)
+                parts[index:index + 1] = [before, drawn, after]
+                break
+        else:
+            missing.append(drawn)
+    return [part for part in parts if not isinstance(part, str) or part.strip()] + missing

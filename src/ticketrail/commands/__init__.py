@@ -1,0 +1,1 @@
+"""The `ticketrail` subcommands, one module each: parse the arguments, call the library, print."""

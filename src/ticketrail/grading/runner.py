@@ -28,6 +28,7 @@ class TestResult:
     duration: float = 0.0
     message: str = ""
     details: str = ""
+    timelines: list[dict] = field(default_factory=list)  # as the report line holds them (timeline.Timeline)
 
     @property
     def passed(self) -> bool:
@@ -156,7 +157,7 @@ def score(spec: ExerciseSpec, lines: list[ReportLine], status: str = "graded", o
             continue
         passed = line.outcome == "passed"
         tests.append(TestResult(name, line.outcome, test.points if passed else 0.0, test.points, test.visibility,
-                                line.duration, line.message, line.details))
+                                line.duration, line.message, line.details, line.timelines))
     return ExerciseResult(spec.id, spec.title, status, tests)
 
 

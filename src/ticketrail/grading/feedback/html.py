@@ -56,10 +56,10 @@ def timeline_svg(drawn: timeline.Timeline) -> str:
     return "".join(parts)
 
 
-def _message(text: str) -> str:
+def _message(text: str, timelines: tuple[timeline.Timeline, ...]) -> str:
     return "".join(timeline_svg(part) if isinstance(part, timeline.Timeline)
-                   else f"<pre>{html.escape(part.strip(chr(10)))}</pre>" if part.strip() else ""
-                   for part in timeline.split(text))
+                   else f"<pre>{html.escape(part.strip(chr(10)))}</pre>"
+                   for part in timeline.split(text, list(timelines)))
 
 
 def _paragraph(text: str) -> str:
@@ -94,7 +94,7 @@ def _exercise(exercise: ExerciseFeedback) -> list[str]:
         if test.message:
             parts.append(f"<h3>{html.escape(test.title)}</h3>")
             parts.append(f"<p>The same problem as in <em>{html.escape(test.same_as)}</em> above.</p>" if test.same_as
-                         else _message(test.message))
+                         else _message(test.message, test.timelines))
     return parts
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from ticketrail import learner
+from ticketrail.timeline import Timeline
 from ticketrail.grading.classview import SCORED, STATUS_WORDS, ClassView
 from ticketrail.textsafe import clean
 
@@ -20,6 +21,7 @@ class TestFeedback:
     visibility: str
     message: str = ""  # the learner's words of a visible failure; empty otherwise
     same_as: str = ""  # the title of an earlier test that failed the same way: told once, there
+    timelines: tuple[Timeline, ...] = ()  # those its message holds, as figures
 
     @property
     def visible(self) -> bool:
@@ -76,13 +78,15 @@ def _tests(results) -> tuple[TestFeedback, ...]:
     for test in results:
         outcome = "passed" if test.passed else ("did not run" if test.outcome == "not_run" else "failed")
         message = same_as = ""
+        timelines: tuple[Timeline, ...] = ()
         if test.visibility == "visible" and not test.passed and test.message:
             message = learner.message(test.message)
+            timelines = tuple(Timeline.from_json(entry) for entry in test.timelines)
             # The same failure in several tests (a program that does not start) is told once; ports differ.
             gist = re.sub(r"\d+", "N", message)
             same_as = told.setdefault(gist, learner.test_title(test.name))
             if same_as == learner.test_title(test.name):
                 same_as = ""
         tests.append(TestFeedback(test.name, learner.test_title(test.name), outcome, test.score, test.max_score,
-                                  test.visibility, message, same_as))
+                                  test.visibility, message, same_as, timelines))
     return tuple(tests)
