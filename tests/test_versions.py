@@ -73,7 +73,7 @@ def test_editing_a_starter_file_regrades_its_exercise_only(copies):
     assert regraded(kit, harness, lambda: append(starter)) == ["02"]
 
 
-@pytest.mark.parametrize("module", ["plugin.py", "checks.py", "procs.py", "world.py", "shop/sync.py",
+@pytest.mark.parametrize("module", ["plugin.py", "checks/jobs.py", "procs.py", "world.py", "shop/sync.py",
                                     "grading/runner.py"])
 def test_editing_the_harness_that_runs_graders_regrades_every_exercise(copies, module):
     kit, harness = copies
@@ -126,7 +126,7 @@ def mentioned_modules(path: Path) -> set[str]:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_NAME.match(node.value):
-            names.add(node.value)  # python -m ticketrail.world, register_assert_rewrite("ticketrail.checks")
+            names.add(node.value)  # python -m ticketrail.world
     return {name for name in names if name.split(".")[0] == "ticketrail"}
 
 

@@ -6,12 +6,9 @@ fifth of the lecture's durations (so the overworked endpoint takes 1.3 s, not 6.
 
 import pytest
 
-from ticketrail.checks import (
-    UNKNOWN_ORDER,
-    assert_confirm_within_budget,
-    assert_side_effects_exactly_once,
-    confirm,
-)
+from ticketrail.checks.contract import UNKNOWN_ORDER, confirm
+from ticketrail.checks.latency import assert_confirm_within_budget
+from ticketrail.checks.ledger import assert_side_effects_exactly_once
 from ticketrail.services import SHORT_NAMES, SIDE_EFFECTS
 from ticketrail.worldctl import wait_quiet
 

@@ -12,26 +12,12 @@ import uuid
 
 import pytest
 
-from ticketrail.checks import UNKNOWN_ORDER
-from ticketrail.checks_queue import (
-    EMAIL_QUEUE,
-    EMAIL_TASK,
-    assert_confirm_fast,
-    confirm_for_job,
-    describe_rail,
-    describe_workers,
-    email_calls,
-    happens_within,
-    idle_cost,
-    job_problems,
-    parse_job,
-    parse_time,
-    queued,
-    sends_per_order,
-    start_workers,
-    utc_problem,
-    wait_for_emails,
-)
+from ticketrail.checks.contract import UNKNOWN_ORDER, confirm_for_job
+from ticketrail.checks.jobs import EMAIL_QUEUE, EMAIL_TASK, job_problems, parse_job, parse_time, utc_problem
+from ticketrail.checks.latency import ON_THE_RAIL, assert_confirm_within_budget
+from ticketrail.checks.ledger import email_calls, sends_per_order, wait_for_emails
+from ticketrail.checks.rail import describe_queue, queued
+from ticketrail.checks.workers import describe_workers, happens_within, idle_cost, start_workers
 from ticketrail.services import order_record
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
@@ -44,7 +30,7 @@ def test_confirm_puts_a_job_on_the_rail_and_answers_with_its_id(system, redis_cl
     job_id = confirm_for_job(api, 42)
     raw_jobs = queued(redis_client)
     assert len(raw_jobs) == 1, (
-        f"After one confirm and no worker, {EMAIL_QUEUE} should hold one job. {describe_rail(redis_client)}"
+        f"After one confirm and no worker, {EMAIL_QUEUE} should hold one job. {describe_queue(redis_client)}"
     )
     job = parse_job(raw_jobs[0])
     assert job is not None, f"The job on {EMAIL_QUEUE} is not a JSON object: {raw_jobs[0][:200]!r}. Use json.dumps(job)."
@@ -55,7 +41,7 @@ def test_confirm_puts_a_job_on_the_rail_and_answers_with_its_id(system, redis_cl
 @pytest.mark.task(1)
 def test_confirm_answers_fast_with_no_worker_running(system, world, budget):
     api = system.start_api()
-    assert_confirm_fast(api, world, budget("confirm"), requests=10)
+    assert_confirm_within_budget(api, world, budget("confirm"), requests=10, cure=ON_THE_RAIL)
 
 
 @pytest.mark.task(1)
@@ -79,7 +65,7 @@ def test_an_unknown_order_is_404_and_queues_nothing(system, redis_client):
     api = system.start_api()
     response = api.client.post(f"/orders/{UNKNOWN_ORDER}/confirm")
     assert response.status_code == 404, f"POST /orders/{UNKNOWN_ORDER}/confirm answered {response.status_code}."
-    assert not queued(redis_client), f"Nothing should be queued for an unknown order. {describe_rail(redis_client)}"
+    assert not queued(redis_client), f"Nothing should be queued for an unknown order. {describe_queue(redis_client)}"
 
 
 @pytest.mark.task(2)

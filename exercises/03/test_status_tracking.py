@@ -9,19 +9,12 @@ import uuid
 
 import pytest
 
-from ticketrail.checks_queue import (
-    EMAIL_TASK,
-    FINAL,
-    confirm_for_job,
-    describe_job,
-    describe_state,
-    describe_workers,
-    email_calls,
-    job_hash,
-    stage_problems,
-    start_workers,
-    status_of,
-)
+from ticketrail.checks.contract import confirm_for_job, status_of
+from ticketrail.checks.jobs import EMAIL_TASK, FINISHED, describe_job, job_hash
+from ticketrail.checks.ledger import email_calls
+from ticketrail.checks.rail import describe_state
+from ticketrail.checks.status import stage_problems
+from ticketrail.checks.workers import describe_workers, start_workers
 from ticketrail.waiting import wait_until
 
 
@@ -79,7 +72,7 @@ def test_the_job_is_started_during_the_email_and_success_after(system, world, re
         ))
     finally:
         world.release(EMAIL_TASK)
-    wait_until(lambda: answer(api, job_id)["status"] in FINAL, timeout=15,
+    wait_until(lambda: answer(api, job_id)["status"] in FINISHED, timeout=15,
                describe=lambda: f"The job never finished. {describe_job(redis_client, job_id)}")
     body = answer(api, job_id)
     assert body["status"] == "SUCCESS" and body["result"], f"After the email was sent the status answer was {body}."
@@ -93,7 +86,7 @@ def test_a_failed_email_makes_the_job_failure_and_the_worker_goes_on(system, wor
     api = system.start_api()
     workers = start_workers(system)
     job_id = confirm_for_job(api, 221)
-    wait_until(lambda: answer(api, job_id)["status"] in FINAL or not workers[0].alive(), timeout=15,
+    wait_until(lambda: answer(api, job_id)["status"] in FINISHED or not workers[0].alive(), timeout=15,
                describe=lambda: f"The failed job never finished. {describe_job(redis_client, job_id)}")
     assert workers[0].alive(), f"The worker died with the email: {describe_workers(workers)}"
     body = answer(api, job_id)

@@ -12,25 +12,12 @@ from datetime import datetime
 
 import pytest
 
-from ticketrail.checks_retry import (
-    DEAD,
-    EMAIL,
-    POISON_TEXT,
-    QUEUE,
-    JobWatch,
-    Knobs,
-    clip_job,
-    confirm_order,
-    cpu_seconds,
-    dead_entries,
-    dead_entry_of,
-    describe_calls,
-    kill_worker,
-    rail,
-    replay,
-    wait_for_held_call,
-    wakeups,
-)
+from ticketrail.checks.contract import replay
+from ticketrail.checks.jobs import DEAD, EMAIL_QUEUE, EMAIL_TASK, clip_job
+from ticketrail.checks.ledger import describe_calls, wait_for_held_call
+from ticketrail.checks.rail import dead_entries, dead_entry_of, describe_rail
+from ticketrail.checks.retry import POISON_TEXT, JobWatch, Knobs, confirm_order
+from ticketrail.checks.workers import cpu_seconds, kill_worker, wakeups
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
 
@@ -57,7 +44,7 @@ def test_next_due_waits_the_base_delay_then_doubles(call_student_function):
 @pytest.mark.task(2)
 def test_a_job_that_fails_once_waits_the_base_delay_and_then_succeeds(system, world, redis_client, exercise):
     knobs = Knobs.of(exercise)
-    world.fail(EMAIL, first=1, error="SMTP server busy")
+    world.fail(EMAIL_TASK, first=1, error="SMTP server busy")
     system.start_program("worker.py")
     api = system.start_api()
     job = JobWatch(api, redis_client, world, confirm_order(api, 42), 42)
@@ -76,7 +63,7 @@ def test_a_job_that_fails_once_waits_the_base_delay_and_then_succeeds(system, wo
 
 @pytest.mark.task(3)
 def test_a_job_that_always_fails_ends_dead_on_the_dead_letter_list(system, world, redis_client):
-    world.fail(EMAIL, always=True, error="SMTP down")
+    world.fail(EMAIL_TASK, always=True, error="SMTP down")
     system.start_program("worker.py", MAX_ATTEMPTS="2")
     api = system.start_api()
     job = JobWatch(api, redis_client, world, confirm_order(api, 43), 43)
@@ -84,7 +71,8 @@ def test_a_job_that_always_fails_ends_dead_on_the_dead_letter_list(system, world
     assert status.get("attempts") == 2, f"The dead job's status should say \"attempts\": 2; it said {status}."
     entry = dead_entry_of(redis_client, job.job_id)
     assert entry is not None and entry.get("attempts") == 2 and "SMTP down" in str(entry.get("last_error")), (
-        f"The dead job should be on {DEAD} as JSON with \"attempts\": 2 and its \"last_error\".\n{rail(redis_client)}"
+        f"The dead job should be on {DEAD} as JSON with \"attempts\": 2 and its \"last_error\".\n"
+        + describe_rail(redis_client)
     )
 
 
@@ -92,22 +80,22 @@ def test_a_job_that_always_fails_ends_dead_on_the_dead_letter_list(system, world
 def test_an_unreadable_message_goes_to_the_dead_letters_and_the_next_job_still_runs(system, world, redis_client):
     worker = system.start_program("worker.py")
     api = system.start_api()
-    redis_client.lpush(QUEUE, POISON_TEXT)
+    redis_client.lpush(EMAIL_QUEUE, POISON_TEXT)
     job = JobWatch(api, redis_client, world, confirm_order(api, 44), 44)
     job.wait_for(["SUCCESS"], 15, f"An unreadable message ({POISON_TEXT!r}) was ahead of this job on the rail.")
     assert worker.alive(), f"The worker {worker.describe_exit()} after the unreadable message."
     wait_until(lambda: any(POISON_TEXT in e for e in dead_entries(redis_client)), 10,
-               lambda: f"The unreadable message should be on {DEAD}, with its text.\n{rail(redis_client)}")
+               lambda: f"The unreadable message should be on {DEAD}, with its text.\n{describe_rail(redis_client)}")
 
 
 @pytest.mark.task(4)
 def test_a_dead_job_can_be_replayed_and_runs_again(system, world, redis_client):
-    world.fail(EMAIL, always=True, error="mailbox full")
+    world.fail(EMAIL_TASK, always=True, error="mailbox full")
     system.start_program("worker.py", MAX_ATTEMPTS="1")
     api = system.start_api()
     job = JobWatch(api, redis_client, world, confirm_order(api, 45), 45)
     job.wait_for(["DEAD"], 15, "With MAX_ATTEMPTS=1 and the email failing, the job should be DEAD after one attempt.")
-    world.heal(EMAIL)
+    world.heal(EMAIL_TASK)
     answer = replay(api, job.job_id)
     assert answer.status_code == 200, (
         f"POST /jobs/{job.job_id}/replay answered {answer.status_code}: {answer.text[:300]}"
@@ -132,11 +120,11 @@ def test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_worker(sy
     knobs = Knobs.of(exercise)
     first = system.start_program("worker.py", name="worker 1")
     api = system.start_api()
-    world.hold(EMAIL)
+    world.hold(EMAIL_TASK)
     job = JobWatch(api, redis_client, world, confirm_order(api, 47), 47)
     wait_for_held_call(world, 47, 15)
     kill_worker(first)
-    world.release(EMAIL)
+    world.release(EMAIL_TASK)
     system.start_program("worker.py", name="worker 2")
     job.wait_for(["SUCCESS"], 3 * knobs.lease + 20, (
         "Worker 1 was killed (SIGKILL) in the middle of the email. Its job should return to the rail when its lease "
@@ -152,7 +140,7 @@ def test_an_idle_worker_uses_almost_no_cpu(system, world, redis_client):
     worker = system.start_program("worker.py")
     job_id = clip_job(redis_client, 48)
     wait_until(lambda: redis_client.hget(f"job:{job_id}", "status") == "SUCCESS", 15,
-               lambda: f"The worker should finish one job first.\n{rail(redis_client)}")
+               lambda: f"The worker should finish one job first.\n{describe_rail(redis_client)}")
     cpu_before, woken_before = cpu_seconds(worker), wakeups(worker)
     time.sleep(3.0)  # the measurement window itself
     used, woken = cpu_seconds(worker) - cpu_before, wakeups(worker) - woken_before

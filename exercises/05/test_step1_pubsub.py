@@ -6,12 +6,12 @@ each confirm the checks wait until every subscriber is on the channel (PUBSUB NU
 
 import pytest
 
-from ticketrail.checks_events import (
+from ticketrail.checks.fanout import (
     CHANNEL,
     FanOut,
     email_jobs,
     event_problems,
-    job_problems,
+    job_shape_problems,
     wait_for_channel_messages,
 )
 from ticketrail.worldctl import wait_quiet
@@ -58,7 +58,7 @@ def test_the_email_subscriber_puts_one_job_on_jobs_email(fanout, redis_client):
     fanout.wait_subscribed(1)
     fanout.confirm([47])
     fanout.assert_reacted_once_in_order(["email"], [47])
-    problems = job_problems(email_jobs(redis_client)[0])
+    problems = job_shape_problems(email_jobs(redis_client)[0])
     assert not problems, f"The job on jobs:email breaks exercise 02's format: {'; '.join(problems)}."
 
 

@@ -5,7 +5,7 @@ Every program runs with EVENT_BUS=streams, and EVENT_CLAIM_IDLE_MS=1000 (from gr
 
 import pytest
 
-from ticketrail.checks_events import STREAM, FanOut, event_problems, group_pending, stream_events
+from ticketrail.checks.fanout import STREAM, FanOut, event_problems, group_pending, stream_events
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
 

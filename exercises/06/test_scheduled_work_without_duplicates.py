@@ -7,7 +7,7 @@ check moves it, so two hours of the shop's time pass in a second or two.
 
 import pytest
 
-from ticketrail.checks_schedule import (
+from ticketrail.checks.schedule import (
     CLEANUP_ENTRY,
     HEALTH_ENTRY,
     ClockedSchedulers,

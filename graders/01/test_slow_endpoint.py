@@ -3,16 +3,9 @@
 import statistics
 import time
 
-from ticketrail.checks import (
-    UNKNOWN_ORDERS,
-    assert_confirm_within_budget,
-    assert_side_effects_exactly_once,
-    burst,
-    confirm,
-    describe_the_wait,
-    explain_slow_answer,
-    waited_for_everything,
-)
+from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm
+from ticketrail.checks.latency import assert_confirm_within_budget, burst, explain_slow_answer
+from ticketrail.checks.ledger import assert_side_effects_exactly_once, describe_the_wait, waited_for_everything
 from ticketrail.latency import LatencyResult
 from ticketrail.services import SHORT_NAMES, SIDE_EFFECTS
 from ticketrail.waiting import wait_until

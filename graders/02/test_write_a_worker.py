@@ -6,29 +6,26 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from ticketrail.checks import UNKNOWN_ORDERS
-from ticketrail.checks_queue import (
+from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm_for_job
+from ticketrail.checks.jobs import (
     EMAIL_QUEUE,
     EMAIL_TASK,
-    any_alive,
-    assert_confirm_fast,
     assert_make_job_stamps_the_frozen_time,
-    confirm_for_job,
-    describe_rail,
-    describe_state,
-    describe_workers,
-    email_calls,
-    happens_within,
-    idle_cost,
-    imports_of,
     job_problems,
     parse_job,
     push_email_job,
-    queued,
-    sends_per_order,
+)
+from ticketrail.checks.latency import ON_THE_RAIL, assert_confirm_within_budget
+from ticketrail.checks.ledger import email_calls, sends_per_order, wait_for_emails
+from ticketrail.checks.rail import describe_queue, describe_state, queued
+from ticketrail.checks.source import imports_of
+from ticketrail.checks.workers import (
+    any_alive,
+    describe_workers,
+    happens_within,
+    idle_cost,
     start_workers,
     stop_workers,
-    wait_for_emails,
 )
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
@@ -48,9 +45,9 @@ def test_confirm_answers_within_the_latency_budget_with_no_worker_running(system
     confirm_for_job(api, 999)
     assert len(queued(redis_client)) == 1, (
         f"POST /orders/999/confirm answered with an email_job_id, but {EMAIL_QUEUE} should then hold that one job. "
-        + describe_rail(redis_client)
+        + describe_queue(redis_client)
     )
-    assert_confirm_fast(api, world, budget("confirm"), requests=30)
+    assert_confirm_within_budget(api, world, budget("confirm"), requests=30, cure=ON_THE_RAIL)
 
 
 def test_confirm_records_the_order_as_confirmed_before_it_answers(system, world):
@@ -80,12 +77,12 @@ def test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email(system, redi
     raw_jobs = queued(redis_client)
     assert len(raw_jobs) == len(orders), (
         f"Confirmed orders {orders[0]} and {orders[1]} with no worker running, so {EMAIL_QUEUE} should hold "
-        f"exactly 2 jobs, one per confirm. {describe_rail(redis_client)} "
+        f"exactly 2 jobs, one per confirm. {describe_queue(redis_client)} "
         f"Push each job with LPUSH {EMAIL_QUEUE} (lecture §3.3)."
     )
     jobs = [parse_job(raw) for raw in raw_jobs]
     assert all(jobs), (
-        f"Each job on {EMAIL_QUEUE} is one JSON object, made with json.dumps(job). {describe_rail(redis_client)}"
+        f"Each job on {EMAIL_QUEUE} is one JSON object, made with json.dumps(job). {describe_queue(redis_client)}"
     )
     by_id = {job.get("id"): job for job in jobs}
     by_order = {job["args"].get("order_id"): job for job in jobs if isinstance(job.get("args"), dict)}
@@ -122,7 +119,7 @@ def test_no_email_is_sent_until_a_worker_runs(system, world, redis_client):
     )
     assert len(queued(redis_client)) == len(orders), (
         f"After {len(orders)} confirms and no worker, {EMAIL_QUEUE} should hold {len(orders)} jobs. "
-        + describe_rail(redis_client)
+        + describe_queue(redis_client)
     )
     workers = start_workers(system)
     wait_for_emails(world, orders, timeout=30, workers=workers, r=redis_client)
@@ -315,7 +312,7 @@ def test_an_unknown_order_gets_404_and_nothing_is_queued(system, world, redis_cl
     confirm_for_job(api, 141)
     assert len(queued(redis_client)) == 1, (
         f"POST /orders/141/confirm answered with a job id, but {EMAIL_QUEUE} should then hold that one job. "
-        + describe_rail(redis_client)
+        + describe_queue(redis_client)
     )
     for unknown in UNKNOWN_ORDERS:
         response = api.client.post(f"/orders/{unknown}/confirm")
@@ -327,7 +324,7 @@ def test_an_unknown_order_gets_404_and_nothing_is_queued(system, world, redis_cl
         )
         assert len(queued(redis_client)) == 1, (
             f"For order {unknown}, which does not exist, the API still put a job on the rail. "
-            f"{describe_rail(redis_client)} Find the order first; make and push the job only once it exists and "
+            f"{describe_queue(redis_client)} Find the order first; make and push the job only once it exists and "
             "is confirmed."
         )
 

@@ -4,29 +4,21 @@ import itertools
 import time
 import uuid
 
-from ticketrail.checks_queue import (
+from ticketrail.checks.contract import confirm_for_job, status_of
+from ticketrail.checks.jobs import (
     EMAIL_TASK,
-    FINAL,
+    FINISHED,
     RANK,
-    Seen,
-    StatusSampler,
-    any_alive,
     assert_make_job_stamps_the_frozen_time,
-    confirm_for_job,
     describe_job,
-    describe_state,
-    describe_workers,
-    email_calls,
     job_hash,
-    left_a_final_state,
     parse_job,
     parse_time,
-    queued,
-    stage_problems,
-    start_workers,
-    status_of,
-    stop_workers,
 )
+from ticketrail.checks.ledger import email_calls
+from ticketrail.checks.rail import describe_state, queued
+from ticketrail.checks.status import Seen, StatusSampler, left_a_final_state, stage_problems
+from ticketrail.checks.workers import any_alive, describe_workers, start_workers, stop_workers
 from ticketrail.latency import measure
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
@@ -86,13 +78,13 @@ def wait_for_final(api, r, world, workers, job_id, timeout=30):
 
     def settled():
         status = read_status(api, job_id)
-        return status if status in FINAL or not any_alive(workers) else None
+        return status if status in FINISHED or not any_alive(workers) else None
 
     status = wait_until(settled, timeout, lambda: (
         f"After {timeout} s job {job_id} had not reached SUCCESS or FAILURE; GET /jobs/{job_id}/status "
         f"says {read_status(api, job_id)!r}.\n" + describe_state(r, world, workers, [job_id])
     ))
-    assert status in FINAL, (
+    assert status in FINISHED, (
         f"Every worker exited while job {job_id} was {status}.\n" + describe_state(r, world, workers, [job_id])
     )
     return status
@@ -195,7 +187,7 @@ def test_a_failing_email_ends_in_failure_with_the_error_and_the_worker_lives_on(
         job_id, sent, answered = timed_confirm(api, 221)
         sampler.add(job_id)
         wait_until(
-            lambda: read_status(api, job_id) in FINAL or not workers[0].alive(),
+            lambda: read_status(api, job_id) in FINISHED or not workers[0].alive(),
             timeout=30,
             describe=lambda: (f"The email service failed ({SMTP_ERROR!r}); 30 s later job {job_id} was still "
                               f"{read_status(api, job_id)!r}. A failed job is FAILURE, with the error (§3.4).\n"

@@ -14,39 +14,21 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ticketrail.checks_retry import (
-    DEAD,
-    DELAYED,
-    EMAIL,
-    POISON_TEXT,
-    PROCESSING,
-    QUEUE,
-    JobWatch,
-    Knobs,
-    clip_job,
-    confirm_order,
-    cpu_seconds,
+from ticketrail.checks.contract import replay
+from ticketrail.checks.jobs import DEAD, DELAYED, EMAIL_QUEUE, EMAIL_TASK, PROCESSING, clip_job, delay_job, parse_job
+from ticketrail.checks.ledger import describe_calls, email_calls, wait_for_held_call
+from ticketrail.checks.rail import (
     dead_entries,
     dead_entry_of,
-    delay_job,
     delayed_member_of,
     delayed_score_of,
-    describe_calls,
-    email_calls,
+    describe_rail,
     holders_of,
-    kill_worker,
-    owner_of,
-    parsed,
-    process_state,
     processing_lists,
-    queued_job_problems,
-    rail,
-    replay,
     wait_for_empty_processing,
-    wait_for_held_call,
-    wait_stopped,
-    wakeups,
 )
+from ticketrail.checks.retry import POISON_TEXT, JobWatch, Knobs, confirm_order, queued_job_problems
+from ticketrail.checks.workers import cpu_seconds, kill_worker, owner_of, process_state, wait_stopped, wakeups
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import Call, wait_quiet
 
@@ -60,14 +42,14 @@ RETRIES = 40  # due at once: enough for workers that come back together to meet 
 def test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt(system, world, redis_client):
     system.start_program("worker.py")
     api = system.start_api()
-    world.hold(EMAIL)
+    world.hold(EMAIL_TASK)
     job = JobWatch(api, redis_client, world, confirm_order(api, 4101), 4101)
     wait_for_held_call(world, 4101, 15)
     holders = [name for name, items in processing_lists(redis_client).items()
                if any(job.job_id in item for item in items)]
     assert holders, (
         f"While the worker was sending the job's email (the check held the call), the job was on no "
-        f"{PROCESSING}* list. Reliable fetch (task 6): BRPOPLPUSH moves the job from {QUEUE} into the worker's "
+        f"{PROCESSING}* list. Reliable fetch (task 6): BRPOPLPUSH moves the job from {EMAIL_QUEUE} into the worker's "
         "processing list in one step, so a worker that dies mid-email leaves the job where a reaper finds it "
         f"(§3.2).\n{job.describe()}"
     )
@@ -81,12 +63,12 @@ def test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt(
     waiting = JobWatch(api, redis_client, world, confirm_order(api, 4102), 4102)
     problems = queued_job_problems(redis_client, waiting.job_id, 4102)
     assert not problems, (
-        f"While the worker was busy, the check confirmed order 4102: its job waits on {QUEUE}, and breaks the "
-        f"contract: {'; '.join(problems)}. The API LPUSHes {{\"id\", \"task\": \"{EMAIL}\", \"args\": {{\"email\", "
-        "\"order_id\", \"order_total\"}, \"created_at\"} and writes the hash job:{id} with status PENDING and "
-        f"attempts 0 (README, the API).\n{rail(redis_client)}"
+        f"While the worker was busy, the check confirmed order 4102: its job waits on {EMAIL_QUEUE}, and breaks the "
+        f"contract: {'; '.join(problems)}. The API LPUSHes {{\"id\", \"task\": \"{EMAIL_TASK}\", "
+        "\"args\": {\"email\", \"order_id\", \"order_total\"}, \"created_at\"} and writes the hash job:{id} with "
+        f"status PENDING and attempts 0 (README, the API).\n{describe_rail(redis_client)}"
     )
-    world.release(EMAIL)
+    world.release(EMAIL_TASK)
     status = job.wait_for(["SUCCESS"], 15, "With one worker running and the email service healthy, the "
                                             "confirmed order's email job should reach SUCCESS within 15 s.")
     waiting.wait_for(["SUCCESS"], 15, "The second order's job, which waited on the rail, should reach SUCCESS too.")
@@ -111,9 +93,9 @@ def test_a_confirmed_order_gets_an_email_job_that_succeeds_on_the_first_attempt(
         "an unknown job is 404, not PENDING (Celery's old mistake)."
     )
     no_order = api.client.post("/orders/99999/confirm")
-    assert no_order.status_code == 404 and not redis_client.lrange(QUEUE, 0, -1), (
+    assert no_order.status_code == 404 and not redis_client.lrange(EMAIL_QUEUE, 0, -1), (
         f"POST /orders/99999/confirm (no such order) answered {no_order.status_code} and left "
-        f"{redis_client.llen(QUEUE)} job(s) on {QUEUE}; an unknown order is 404, and no job is queued."
+        f"{redis_client.llen(EMAIL_QUEUE)} job(s) on {EMAIL_QUEUE}; an unknown order is 404, and no job is queued."
     )
 
 
@@ -139,7 +121,7 @@ def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, 
     # The first attempt hangs before it fails: a due time counted from anything earlier than the failure (the job's
     # creation, the attempt's start) has passed by then, and only one counted from the failure still makes it wait.
     hang = 1.2 * knobs.delay(1)
-    world.hold(EMAIL, then_fail=HUNG_UP)
+    world.hold(EMAIL_TASK, then_fail=HUNG_UP)
     for n in (1, 2):  # two workers find each due retry: it must go back on the rail once
         system.start_program("worker.py", name=f"worker {n}")
     api = system.start_api()
@@ -149,7 +131,7 @@ def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, 
         f"While the job's first email call hung (the check held it for {hang:.1f} s, less than LEASE_SECONDS="
         f"{knobs.lease:g}), a second call for the same job started: a live worker's job was run again."))
     # One request ends the hang and sets the next fault: the hung call fails with HUNG_UP, the next one with BUSY.
-    world.fail(EMAIL, first=1, error=BUSY)
+    world.fail(EMAIL_TASK, first=1, error=BUSY)
     sightings: list[tuple[float, float, str]] = []  # (score, when seen, member) in the delayed set while RETRY
     errors: list[tuple[int, str, object]] = []  # (failed attempts so far, the last one's error, the status's error)
 
@@ -200,10 +182,10 @@ def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, 
     assert sightings, (
         f"The job's status was RETRY, but the job was never seen in {DELAYED} while it waited. Keep waiting "
         "retries in that sorted set, scored by their due time (epoch seconds), not in the worker's memory: a "
-        "worker that dies while it sleeps on a retry loses it.\n" + rail(redis_client)
+        "worker that dies while it sleeps on a retry loses it.\n" + describe_rail(redis_client)
     )
     for score, seen, member in sightings:
-        held = parsed(member)
+        held = parse_job(member)
         assert held is not None and held.get("id") == job.job_id and "args" in held, (
             f"While the job waited, {DELAYED} held it as the member {member!r}. The member is the job's own JSON "
             "(id, task, args, created_at), as it came off the rail, so that the worker that finds it due pushes "
@@ -245,15 +227,15 @@ def backoff_advice(calls: list[Call], gaps: list[float], knobs: Knobs) -> str:
 
 def test_a_due_retry_goes_back_on_the_rail_once_however_many_workers_find_it(system, world, redis_client):
     workers = [system.start_program("worker.py", name=f"worker {n}") for n in range(1, 5)]
-    world.hold(EMAIL)
+    world.hold(EMAIL_TASK)
     for n in range(len(workers)):
         clip_job(redis_client, 5101 + n)
     wait_for_held_call(world, None, 20, count=len(workers))  # every worker is in an email call
     retries = {delay_job(redis_client, order, due=time.time() - 1): order for order in range(5201, 5201 + RETRIES)}
     # The held calls end together, so the workers come back to the rail at the same instant and find the same due
     # retries. The calls they make next are held, so every copy of a retry stays where it can be counted.
-    world.release(EMAIL)
-    world.hold(EMAIL)
+    world.release(EMAIL_TASK)
+    world.hold(EMAIL_TASK)
 
     def settled() -> bool:
         return not redis_client.zcard(DELAYED) and len(
@@ -262,18 +244,18 @@ def test_a_due_retry_goes_back_on_the_rail_once_however_many_workers_find_it(sys
     wait_until(settled, 10, lambda: (
         f"The check put {RETRIES} retries, all due, in {DELAYED} while the {len(workers)} workers were busy, then let "
         "the workers go (holding the email calls they made next). Within 10 s every due retry should have left "
-        f"{DELAYED}, and each worker should be sending the email of one.\n{rail(redis_client)}\n"
+        f"{DELAYED}, and each worker should be sending the email of one.\n{describe_rail(redis_client)}\n"
         + describe_calls(email_calls(world))
     ), interval=0.05)
     # A copy is on the rail, or in a worker's hand: on its processing list and in a held call (in the call alone for
     # a worker that keeps the job in memory).
-    queued = Counter(job_id for item in redis_client.lrange(QUEUE, 0, -1) for job_id in retries if job_id in item)
+    queued = Counter(job_id for item in redis_client.lrange(EMAIL_QUEUE, 0, -1) for job_id in retries if job_id in item)
     listed = Counter(job_id for items in processing_lists(redis_client).values() for item in items
                      for job_id in retries if job_id in item)
     calls = Counter(c.order_id for c in email_calls(world) if c.held and c.outcome == "running")
     copies = Counter({job_id: queued[job_id] + max(listed[job_id], calls[order]) for job_id, order in retries.items()})
     twice = {retries[job_id]: n for job_id, n in copies.items() if n > 1}
-    world.heal(EMAIL)
+    world.heal(EMAIL_TASK)
     assert not twice, (
         f"The check put {RETRIES} retries, all due, in {DELAYED} while {len(workers)} workers were busy, then let "
         "the workers go at the same instant, so that they found the due retries together. Then the rail and the "
@@ -282,19 +264,19 @@ def test_a_due_retry_goes_back_on_the_rail_once_however_many_workers_find_it(sys
         + f" ({len(twice)} of the {RETRIES} retries more than once): a due retry went back on the rail more than "
         "once, and would run as often. Only the worker whose ZREM removed the member (ZREM answers 1) may push "
         "it; or move the due jobs with ZREM and RPUSH in one MULTI after WATCH, or in a Lua script (README, the "
-        f"worker; RQ #1831).\n{rail(redis_client)}"
+        f"worker; RQ #1831).\n{describe_rail(redis_client)}"
     )
     missing = sorted(order for job_id, order in retries.items() if not copies[job_id])
     assert not missing, (
-        f"The due retries left {DELAYED}, but the jobs of orders {missing[:5]} are on neither {QUEUE} nor a "
+        f"The due retries left {DELAYED}, but the jobs of orders {missing[:5]} are on neither {EMAIL_QUEUE} nor a "
         f"processing list, nor in an email call: moving a due retry back onto the rail must not lose it.\n"
-        + rail(redis_client)
+        + describe_rail(redis_client)
     )
 
 
 def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system, world, redis_client, exercise):
     knobs = Knobs.of(exercise)
-    world.fail(EMAIL, always=True, error="SMTP down: 554 relay refused")
+    world.fail(EMAIL_TASK, always=True, error="SMTP down: 554 relay refused")
     system.start_program("worker.py")
     api = system.start_api()
     job = JobWatch(api, redis_client, world, confirm_order(api, 4401), 4401)
@@ -343,21 +325,21 @@ def test_an_email_that_always_fails_ends_dead_after_exactly_max_attempts(system,
     entry = dead_entry_of(redis_client, job.job_id)
     assert entry is not None, (
         f"The job is DEAD but no entry on {DEAD} has its id. Push the job there as JSON, with its attempts and "
-        f"last error, so an operator can see it and replay it.\n{rail(redis_client)}"
+        f"last error, so an operator can see it and replay it.\n{describe_rail(redis_client)}"
     )
     assert entry.get("attempts") == knobs.max_attempts and "SMTP down" in str(entry.get("last_error")), (
         f"The dead letter should carry \"attempts\": {knobs.max_attempts} and the \"last_error\" from the "
         f"email service; it is {entry}."
     )
-    stuck = [name for name, holds in [(QUEUE, redis_client.lrange(QUEUE, 0, -1)),
+    stuck = [name for name, holds in [(EMAIL_QUEUE, redis_client.lrange(EMAIL_QUEUE, 0, -1)),
                                       (DELAYED, redis_client.zrange(DELAYED, 0, -1)),
                                       *processing_lists(redis_client).items()]
              if any(job.job_id in item for item in holds)]
-    assert not stuck, f"The dead job is still on {', '.join(stuck)}: it would run again.\n{rail(redis_client)}"
+    assert not stuck, f"The dead job is still on {', '.join(stuck)}: it would run again.\n{describe_rail(redis_client)}"
 
 
 def test_an_operator_can_replay_a_dead_job_and_it_gets_every_attempt_again(system, world, redis_client, exercise):
-    world.fail(EMAIL, always=True, error="mailbox full")
+    world.fail(EMAIL_TASK, always=True, error="mailbox full")
     max_attempts = 2
     system.start_program("worker.py", MAX_ATTEMPTS=str(max_attempts))
     api = system.start_api()
@@ -421,7 +403,7 @@ def test_an_operator_can_replay_a_dead_job_and_it_gets_every_attempt_again(syste
            "counts from there (README, the contract: replay).")
         + f"\n{describe_calls(job.calls())}"
     )
-    world.heal(EMAIL)
+    world.heal(EMAIL_TASK)
     answer = replay(api, job.job_id)
     assert answer.status_code == 200, (
         f"The job was DEAD again, and a second POST /jobs/{job.job_id}/replay answered {answer.status_code} "
@@ -434,7 +416,8 @@ def test_an_operator_can_replay_a_dead_job_and_it_gets_every_attempt_again(syste
         f"it said {status}. A replay sets attempts to 0; the worker counts from there."
     )
     assert dead_entry_of(redis_client, job.job_id) is None, (
-        f"The replayed job succeeded but is still on {DEAD}: take it off when you replay it.\n{rail(redis_client)}"
+        f"The replayed job succeeded but is still on {DEAD}: take it off when you replay it.\n"
+        + describe_rail(redis_client)
     )
     conflict = replay(api, job.job_id)
     assert conflict.status_code == 409, (
@@ -451,9 +434,9 @@ def test_a_poison_message_goes_to_the_dead_letters_and_does_not_block_the_queue(
     api = system.start_api()
     unknown_task = {"id": f"poison-{uuid.uuid4()}", "task": "bake_a_birthday_cake", "args": {},
                     "created_at": datetime.now(timezone.utc).isoformat()}
-    redis_client.lpush(QUEUE, POISON_TEXT)
-    redis_client.lpush(QUEUE, NOT_A_JOB)
-    redis_client.lpush(QUEUE, json.dumps(unknown_task))
+    redis_client.lpush(EMAIL_QUEUE, POISON_TEXT)
+    redis_client.lpush(EMAIL_QUEUE, NOT_A_JOB)
+    redis_client.lpush(EMAIL_QUEUE, json.dumps(unknown_task))
     job = JobWatch(api, redis_client, world, confirm_order(api, 4601), 4601)
     job.wait_for(["SUCCESS"], 15, (
         f"Three poison messages were ahead of this job on the rail: the text {POISON_TEXT!r} (not JSON), the JSON "
@@ -469,15 +452,15 @@ def test_a_poison_message_goes_to_the_dead_letters_and_does_not_block_the_queue(
 
     wait_until(all_buried, 10, lambda: (
         f"The three poison messages should end on {DEAD}, where an operator can look at them: the unreadable one "
-        f"and the one that is not a job with their text, the unknown task as its job.\n{rail(redis_client)}"
+        f"and the one that is not a job with their text, the unknown task as its job.\n{describe_rail(redis_client)}"
     ))
     for entry in dead_entries(redis_client):
         if POISON_TEXT in entry or NOT_A_JOB in entry or unknown_task["id"] in entry:
-            letter = parsed(entry)
+            letter = parse_job(entry)
             assert letter is not None and letter.get("last_error"), (
                 f"Every dead letter is a JSON object with a \"last_error\" saying why it died; this one is {entry!r}."
             )
-    unreadable = next(parsed(e) for e in dead_entries(redis_client) if POISON_TEXT in e)
+    unreadable = next(parse_job(e) for e in dead_entries(redis_client) if POISON_TEXT in e)
     assert unreadable.get("raw") == POISON_TEXT and unreadable.get("attempts") == 0, (
         f"The unreadable message's dead letter is {unreadable}; the contract writes it as "
         f'{{"raw": "<its text>", "attempts": 0, "last_error": "…"}}, so an operator sees exactly what arrived.'
@@ -491,7 +474,7 @@ def test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_and_sent_
     knobs = Knobs.of(exercise)
     workers = [system.start_program("worker.py", name=f"worker {n}") for n in (1, 2)]
     api = system.start_api()
-    world.hold(EMAIL)
+    world.hold(EMAIL_TASK)
     jobs = {order: confirm_order(api, order) for order in (4701, 4702, 4703)}
     first = wait_for_held_call(world, None, 20, count=2)[0]  # both workers are in an email call
     victim = owner_of(workers, first.caller_pid)
@@ -503,7 +486,7 @@ def test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_and_sent_
     held_in = [key for key in holders_of(redis_client, job.job_id) if key.startswith(PROCESSING)]
     kill_worker(victim)
     killed_at = time.time()
-    world.release(EMAIL)
+    world.release(EMAIL_TASK)
     # The heartbeat expires within a lease of the kill, and a reaper runs at least once per lease (README).
     back_within = 3 * knobs.lease + 2
     wait_until(lambda: [c for c in job.calls() if c.start > killed_at], back_within, lambda: killed_job_advice(
@@ -542,8 +525,8 @@ def killed_job_advice(job: JobWatch, victim: str, held_in: list[str], waited: fl
                "nothing returned it. Give the heartbeat key a TTL of LEASE_SECONDS, read from the environment (not a "
                "number in the code), renew it while the worker lives, and let every worker's reaper move the jobs "
                "of workers whose heartbeat expired back to jobs:email.")
-    elif QUEUE in now:
-        why = f"The job is back on {QUEUE}, but the other worker did not take it."
+    elif EMAIL_QUEUE in now:
+        why = f"The job is back on {EMAIL_QUEUE}, but the other worker did not take it."
     elif now:
         why = (f"The job left the killed worker's list and is now on {', '.join(now)}, yet it made no email call: "
                "the worker that holds it does not run it.")
@@ -559,7 +542,7 @@ def test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker(system, worl
     knobs = Knobs.of(exercise)
     first = system.start_program("worker.py", name="worker 1")
     api = system.start_api()
-    world.hold(EMAIL)
+    world.hold(EMAIL_TASK)
     job = JobWatch(api, redis_client, world, confirm_order(api, 4801), 4801)
     wait_for_held_call(world, 4801, 15)
     system.start_program("worker.py", name="worker 2")
@@ -573,8 +556,8 @@ def test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker(system, worl
                     f"{calls[1].caller_pid}. A reaper took a live worker's job (RQ #2061, Celery #7009): keep the "
                     "lease alive with a heartbeat that beats while the job runs (a thread), and reap only workers "
                     "whose heartbeat expired.")
-        if any(job.job_id in item for item in redis_client.lrange(QUEUE, 0, -1)):
-            return (f"Worker 1 was alive and still working on the job, yet the job was put back on {QUEUE}: "
+        if any(job.job_id in item for item in redis_client.lrange(EMAIL_QUEUE, 0, -1)):
+            return (f"Worker 1 was alive and still working on the job, yet the job was put back on {EMAIL_QUEUE}: "
                     "a reaper took a live worker's job. Reap only workers whose heartbeat expired.")
         if not any(job.job_id in item for items in processing_lists(redis_client).values() for item in items):
             return (f"While worker 1 was still sending the job's email, the job was on no {PROCESSING}* list: "
@@ -584,7 +567,7 @@ def test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker(system, worl
 
     job.hold_steady(window, taken)
     assert first.alive(), f"Worker 1 {first.describe_exit()} while it waited for the email service."
-    world.release(EMAIL)
+    world.release(EMAIL_TASK)
     job.wait_for(["SUCCESS"], 15, "Once the email service answered, worker 1 should finish the job.")
     wait_quiet(world, 1.0, 10)
     calls = job.calls()
@@ -598,14 +581,14 @@ def test_a_frozen_worker_loses_its_job_to_another_and_its_late_failure_changes_n
     knobs = Knobs.of(exercise)
     frozen = system.start_program("worker.py", name="worker 1")
     api = system.start_api()
-    world.hold(EMAIL, then_fail="SMTP timeout")
+    world.hold(EMAIL_TASK, then_fail="SMTP timeout")
     job = JobWatch(api, redis_client, world, confirm_order(api, 4901), 4901)
     held = wait_for_held_call(world, 4901, 15)[0]
     frozen.signal(signal.SIGSTOP)
     try:
         wait_stopped(frozen)
         # The frozen worker's call goes on and fails; the answer waits in its socket until it thaws.
-        world.heal(EMAIL)
+        world.heal(EMAIL_TASK)
         wait_until(lambda: [c for c in job.calls() if c.seq == held.seq and c.outcome == "failed"], 10,
                    lambda: "The frozen worker's email call should have failed.\n" + describe_calls(job.calls()))
         system.start_program("worker.py", name="worker 2")
@@ -641,7 +624,8 @@ def test_an_idle_worker_waits_on_redis_without_spinning_and_still_moves_a_due_re
     job_id = clip_job(redis_client, 5001)
     wait_until(lambda: redis_client.hget(f"job:{job_id}", "status") == "SUCCESS", 15, lambda: (
         f"The check put a job on the rail (as the API does) and waited 15 s for the worker to finish it, "
-        f"before watching the worker idle. Its hash: {redis_client.hgetall(f'job:{job_id}')}\n{rail(redis_client)}"
+        f"before watching the worker idle. Its hash: {redis_client.hgetall(f'job:{job_id}')}\n"
+        + describe_rail(redis_client)
     ))
     window = 3.0
     cpu_before, woken_before = cpu_seconds(worker), wakeups(worker)
@@ -663,13 +647,13 @@ def test_an_idle_worker_waits_on_redis_without_spinning_and_still_moves_a_due_re
     promoted_within = 5.0
     wait_until(lambda: delayed_score_of(redis_client, retry_id) is None, promoted_within, lambda: (
         f"The check put a retry that was already due in {DELAYED} while the worker idled, and waited "
-        f"{promoted_within:.0f} s for it to be moved back onto {QUEUE}; it is still there. A worker blocked on "
+        f"{promoted_within:.0f} s for it to be moved back onto {EMAIL_QUEUE}; it is still there. A worker blocked on "
         "the rail must come round between waits to promote due retries: give BRPOPLPUSH a timeout of a second "
-        f"or less, never 0 (which waits for ever) (task 7).\n{rail(redis_client)}"
+        f"or less, never 0 (which waits for ever) (task 7).\n{describe_rail(redis_client)}"
     ))
     wait_until(lambda: redis_client.hget(f"job:{retry_id}", "status") == "SUCCESS", 15, lambda: (
         f"The due retry left {DELAYED}, but did not reach SUCCESS within 15 s: its hash is "
-        f"{redis_client.hgetall(f'job:{retry_id}')}.\n{rail(redis_client)}"
+        f"{redis_client.hgetall(f'job:{retry_id}')}.\n{describe_rail(redis_client)}"
     ))
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ticketrail.checks_events import (
+from ticketrail.checks.contract import UNKNOWN_ORDER
+from ticketrail.checks.fanout import (
     CHANNEL,
     SUBSCRIBERS,
-    UNKNOWN_ORDER,
     FanOut,
     event_problems,
     repeated_event_ids,

@@ -11,25 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from ticketrail.checks_events import (
+from ticketrail.checks.contract import UNKNOWN_ORDER
+from ticketrail.checks.fanout import (
     REACTION_TIMEOUT,
     STREAM,
     SUBSCRIBERS,
-    UNKNOWN_ORDER,
     FanOut,
-    assert_confirm_emits_within_budget,
+    crash_recovery_advice,
     email_jobs,
     entries_without_event_field,
     event_problems,
-    crash_recovery_advice,
-    not_confirmed,
-    unknown_order_events,
     group_pending,
     job_order,
-    job_problems,
+    job_shape_problems,
+    not_confirmed,
     repeated_event_ids,
     stream_events,
+    unknown_order_events,
 )
+from ticketrail.checks.latency import EMIT_AND_ANSWER, assert_confirm_within_budget
 from ticketrail.waiting import wait_until
 from ticketrail.worldctl import wait_quiet
 
@@ -44,7 +44,7 @@ def fanout(system, world, redis_client) -> FanOut:
 
 def test_confirm_answers_within_the_latency_budget(fanout, world, budget):
     api = fanout.start_api()
-    assert_confirm_emits_within_budget(api, world, budget("confirm"), requests=30)
+    assert_confirm_within_budget(api, world, budget("confirm"), requests=30, cure=EMIT_AND_ANSWER)
 
 
 def test_confirm_appends_one_order_confirmed_event_to_the_stream(fanout, world, redis_client):
@@ -252,7 +252,7 @@ def test_the_email_subscriber_hands_each_event_to_the_job_queue(fanout, system, 
     )
     jobs = email_jobs(redis_client)
     for job in jobs:
-        problems = job_problems(job)
+        problems = job_shape_problems(job)
         assert not problems, (
             f"A job on jobs:email breaks exercise 02's format: {'; '.join(problems)}.\nIt was: {str(job)[:300]}"
         )

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from ticketrail.checks_schedule import (
+from ticketrail.checks.schedule import (
     CLEANUP,
     CLEANUP_ENTRY,
     HEALTH,

@@ -16,19 +16,17 @@ from typing import Iterator
 import pytest
 from _pytest._code.code import ReprFileLocation, TerminalRepr
 
-pytest.register_assert_rewrite("ticketrail.checks")
-
-from ticketrail import config as grading_config  # noqa: E402
-from ticketrail import notdone, waiting  # noqa: E402
-from ticketrail.childcall import CallResult, call_in_child  # noqa: E402
-from ticketrail.procs import STUDENT_TZ  # noqa: E402
-from ticketrail.report import ReportLine, ReportWriter  # noqa: E402
-from ticketrail.report_seal import KEY_VARIABLE  # noqa: E402
-from ticketrail.kit import exercise_of, find_kit_root, resolve_impl  # noqa: E402
-from ticketrail.redisd import RedisHandle, choose_backend, start_redis  # noqa: E402
-from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network  # noqa: E402
-from ticketrail.system import CouldNotStart, System  # noqa: E402
-from ticketrail.worldctl import WorldControl, WorldProcess  # noqa: E402
+from ticketrail import config as grading_config
+from ticketrail import notdone, timeline, waiting
+from ticketrail.childcall import CallResult, call_in_child
+from ticketrail.procs import STUDENT_TZ
+from ticketrail.report import ReportLine, ReportWriter
+from ticketrail.report_seal import KEY_VARIABLE
+from ticketrail.kit import exercise_of, find_kit_root, resolve_impl
+from ticketrail.redisd import RedisHandle, choose_backend, start_redis
+from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network
+from ticketrail.system import CouldNotStart, System
+from ticketrail.worldctl import WorldControl, WorldProcess
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -304,6 +302,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         # The student's crash says it all: no harness frames around it, and no log repeating it.
         report.longrepr = _StartCrash(str(call.excinfo.value))
     report.ticketrail_task = _task_of(item)
+    if call.when == "setup":
+        timeline.take_drawn()  # a test's own timelines only
+    elif call.when == "call" and report.failed:
+        report.ticketrail_timelines = [drawn.to_json() for drawn in timeline.take_drawn()]
     report.ticketrail_copies = getattr(item, "_ticketrail_copies", [])
     started = getattr(item, "_ticketrail_system", None)
     if report.failed and started is not None and call.when == "call" and not could_not_start:
@@ -364,6 +366,7 @@ class _Report:
             message = crash.message if crash is not None else str(report.longrepr)[-2000:]
             line.message = _as_handed_in(report, message)
             line.details = _as_handed_in(report, report.longreprtext)[-8000:]
+            line.timelines = getattr(report, "ticketrail_timelines", [])
         elif report.skipped and report.when in ("setup", "call"):
             line.outcome = "skipped"
             line.message = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""

@@ -18,7 +18,7 @@ from ticketrail.sandbox import Sandbox, Sweep
 PORT_ATTEMPTS = 3
 HOPELESS_PERIOD = 0.5
 PRINTED_LINES = 20  # of a program's own output shown beside its crash
-EARLY_SECONDS = 5.0  # a program that died this soon after its start died starting
+EARLY_SECONDS = 5.0  # a program that died this soon after its start, before its main block ran, died starting
 BUSY_SHARE = 0.8  # of its time since it started, running or ready to run: one that waits never comes near
 # Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
 JAILED_WORLD_SOCKET = "/run/ticketrail/world.sock"
@@ -42,11 +42,28 @@ def _role(child: Child) -> str:
     return child.name if child.name.endswith(".py") else f"the {child.name}"
 
 
+class _AskAgainOnce(httpx.HTTPTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # uvicorn closes a kept-alive connection once the app raised (an endpoint's 500, a background task), and
+            # the request sent on it next is never read: send it again, on a new connection.
+            return super().handle_request(request)
+
+
 @dataclass
 class Api:
+    """The student's API under uvicorn; its client sends a request again, once, when uvicorn closed the
+    connection under it."""
+
     url: str
     child: Child
     client: httpx.Client
+
+    @staticmethod
+    def client_for(url: str) -> httpx.Client:
+        return httpx.Client(base_url=url, timeout=30.0, transport=_AskAgainOnce())
 
 
 class System:
@@ -155,7 +172,7 @@ class System:
                 child.stop(grace=1)
                 self.children.remove(child)
         url = f"http://127.0.0.1:{chosen}"
-        client = httpx.Client(base_url=url, timeout=30.0)
+        client = Api.client_for(url)
         self._clients.append(client)
         return Api(url, child, client)
 
@@ -203,8 +220,9 @@ class System:
     def crash_of(self, child: Child) -> startup.Crash | None:
         """What a program that failed on its own died of, in one line and the student's frames."""
         ended = child.process.returncode is not None
-        early = ended and time.monotonic() - child.started_at < EARLY_SECONDS
-        return startup.crash(child.log(), self._student_folders(), _role(child), "could not start" if early else "stopped")
+        log, folders = child.log(), self._student_folders()
+        early = ended and time.monotonic() - child.started_at < EARLY_SECONDS and startup.died_loading(log, folders)
+        return startup.crash(log, folders, _role(child), "could not start" if early else "stopped")
 
     def first_crash(self) -> startup.Crash | None:
         return next((found for child in self.children if child.failed_on_its_own()

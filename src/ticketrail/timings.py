@@ -273,11 +273,11 @@ def pytest_configure(config: Any) -> None:
         return
     # A burst of requests, and windows a check holds on purpose to see that nothing happens: helpers of the
     # checks, wrapped here (before the tests import them), only in a timed run; one that moved is left alone.
-    from ticketrail import checks, checks_queue, checks_retry
+    from ticketrail.checks import latency, retry, workers
 
-    _wrap(checks, "burst", timed("latency", "burst of {size} confirms"))
-    _wrap(checks_queue, "idle_cost", timed("hold", "idle_cost {child.name}"))
-    _wrap(checks_retry.JobWatch, "hold_steady", timed("hold", "hold_steady"))
+    _wrap(latency, "burst", timed("latency", "burst of {size} confirms"))
+    _wrap(workers, "idle_cost", timed("hold", "idle_cost {child.name}"))
+    _wrap(retry.JobWatch, "hold_steady", timed("hold", "hold_steady"))
     record("mark", "configured", time.monotonic(), time.monotonic())
 
 

@@ -16,13 +16,13 @@ try:  # in this process: harmless, since the graders run in another one
     import _pytest.python
     import _pytest.runner
 
-    import ticketrail.checks
+    import ticketrail.checks.ledger
     import ticketrail.grading.runner
     import ticketrail.worldctl
 
     _pytest.python.Function.runtest = lambda self: None
     _pytest.runner.call_and_report = lambda item, when, log=True, **kwargs: None
-    ticketrail.checks.assert_side_effects_exactly_once = lambda *args, **kwargs: None
+    ticketrail.checks.ledger.assert_side_effects_exactly_once = lambda *args, **kwargs: None
     ticketrail.grading.runner.score.__code__ = (lambda *args, **kwargs: None).__code__
     ticketrail.worldctl.WorldControl.effects = lambda self, service: {}
     patched = 5
@@ -31,7 +31,7 @@ except Exception as error:
 EVIDENCE.append(f"patched:{patched}")
 
 # On disk: the copies of the harness this interpreter imports, and the kit's own, found from the grader's argv.
-targets = [ticketrail.checks.__file__, ticketrail.grading.runner.__file__, os.path.join(os.path.dirname(
+targets = [ticketrail.checks.ledger.__file__, ticketrail.grading.runner.__file__, os.path.join(os.path.dirname(
     _pytest.python.__file__), "runner.py")]
 for path in glob.glob("/proc/[0-9]*/cmdline"):
     try:

@@ -1,4 +1,4 @@
-"""Checks of scheduled work (exercise 06): scheduler programs under a clock the check moves.
+"""Exercise 06's scenario, scheduled work: `ClockedSchedulers`, scheduler programs under a clock the check moves.
 
 The world's clock is held between moves, so every scheduler waits in `sync.now()`;
 a move sets the clock and lets them all read it at once. Two schedulers therefore
@@ -9,7 +9,6 @@ move (which tells the check when to count, without guessing how long to wait).
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections import Counter
@@ -19,6 +18,7 @@ from typing import Callable, Iterable
 
 import redis
 
+from ticketrail.checks.jobs import parse_job, parse_time
 from ticketrail.childcall import CallResult
 from ticketrail.procs import Child
 from ticketrail.system import System
@@ -82,23 +82,18 @@ class Job:
 
 
 def _moment(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    """A time in UTC; one written without its offset is read as UTC."""
+    moment = parse_time(text, exact=True)
+    if moment is None:
         return None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def parse_job(raw: str) -> Job:
+def scheduled_job(raw: str) -> Job:
     __tracebackhide__ = True
-    try:
-        job = json.loads(raw)
-    except ValueError:
-        job = None
+    job = parse_job(raw)
     fields_ok = (
-        isinstance(job, dict) and {"id", "task", "args", "created_at"} <= set(job)
+        job is not None and {"id", "task", "args", "created_at"} <= set(job)
         and isinstance(job["task"], str) and isinstance(job["args"], dict)
     )
     tick = _moment(job["args"].get("scheduled_for")) if fields_ok else None
@@ -260,7 +255,7 @@ class ClockedSchedulers:
         if oldest_first[:seen] != self._raws:
             raise AssertionError(self._list_changed(listed))
         fresh = oldest_first[seen:]
-        self.jobs += [parse_job(raw) for raw in fresh]
+        self.jobs += [scheduled_job(raw) for raw in fresh]
         self._raws += fresh
         return self.jobs
 

@@ -1,13 +1,12 @@
-"""Checks for exercise 05, fan-out: the OrderConfirmed event, its subscribers, their consumer groups.
+"""Exercise 05's scenario, fan-out: `FanOut`, one test's pizza shop with an event bus.
 
-`FanOut` is one test's pizza shop with an event bus: the student's API and subscribers
-(and, when a check brings one, a subscriber of the kit's that the publisher has never
-heard of), with what a failure message needs to say about them.
+The student's API and subscribers (and, when a check brings one, a subscriber of the kit's
+that the publisher has never heard of), the OrderConfirmed events on the bus, the consumer
+groups, and what a failure message needs to say about them.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import Counter
@@ -17,11 +16,10 @@ from pathlib import Path
 from typing import Iterable
 
 import httpx
-import pytest
 import redis
 
-from ticketrail.checks import explain_slow_answer
-from ticketrail.latency import LatencyResult, measure
+from ticketrail.checks.contract import UNKNOWN_ORDER, confirm_answer
+from ticketrail.checks.jobs import EMAIL_QUEUE, EMAIL_TASK, decoded, parse_time
 from ticketrail.procs import Child, python_argv
 from ticketrail.services import SHORT_NAMES, order_record
 from ticketrail.system import Api, System
@@ -30,7 +28,6 @@ from ticketrail.worldctl import WorldControl, wait_quiet
 
 CHANNEL = "orders"  # step one: PUBLISH orders <event JSON>
 STREAM = "events:orders"  # step two: XADD events:orders * event <event JSON>
-EMAIL_QUEUE = "jobs:email"
 SUBSCRIBERS = ("email", "warehouse", "analytics", "audit")
 # The world service each subscriber's reaction reaches; the email subscriber's reaction is a job on EMAIL_QUEUE.
 SERVICE_OF = {
@@ -40,13 +37,12 @@ SERVICE_OF = {
     "loyalty": "add_loyalty_points",
 }
 EVENT_TYPE = "OrderConfirmed"
-UNKNOWN_ORDER = 99999
 # Deadlines: a subscriber starts in about a second and reacts in a few hundred milliseconds;
 # these leave ten times that for a machine that is busy with other work.
 READY_TIMEOUT = 20.0
 REACTION_TIMEOUT = 15.0
 ANSWER_TIMEOUT = 15.0
-CLOCK_SLACK = 300.0  # seconds a time stamped "now" in UTC may be from the check's own clock
+NOW_SLACK = 300.0  # seconds a time stamped "now" in UTC may be from the check's own clock
 
 
 def event_problems(event: object, order_id: int, answered_event_id: object = None) -> list[str]:
@@ -57,7 +53,7 @@ def event_problems(event: object, order_id: int, answered_event_id: object = Non
     problems = []
     if event.get("type") != EVENT_TYPE:
         problems.append(f'"type" is {event.get("type")!r}, not {EVENT_TYPE!r}')
-    if not isinstance(event.get("event_id"), str) or not _is_uuid(event["event_id"]):
+    if not isinstance(event.get("event_id"), str) or not _is_uuid4(event["event_id"]):
         problems.append(f'"event_id" is {event.get("event_id")!r}, not a uuid4 as text (uuid.uuid4().hex)')
     elif answered_event_id is not None and event["event_id"] != answered_event_id:
         problems.append(f'"event_id" is {event["event_id"]!r} but the answer to the confirm said {answered_event_id!r}')
@@ -69,13 +65,13 @@ def event_problems(event: object, order_id: int, answered_event_id: object = Non
     is_number = isinstance(total, (int, float)) and not isinstance(total, bool)
     if not is_number or not math.isclose(total, order["total"], abs_tol=0.005):
         problems.append(f'"total" is {total!r}, not the number {order["total"]} (from the order)')
-    problems += _utc_problems("occurred_at", event.get("occurred_at"))
+    problems += _now_in_utc_problems("occurred_at", event.get("occurred_at"))
     return problems
 
 
-def _utc_problems(field: str, value: object, now: datetime | None = None) -> list[str]:
+def _now_in_utc_problems(field: str, value: object, now: datetime | None = None) -> list[str]:
     """A time the contract says is UTC: ISO 8601, with a zero offset, and close to now."""
-    moment = _parse_time(value) if isinstance(value, str) else None
+    moment = parse_time(value, exact=True)
     if moment is None:
         return [f'"{field}" is {value!r}, not an ISO 8601 time such as "2026-02-14T10:30:00+00:00"']
     if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
@@ -85,7 +81,7 @@ def _utc_problems(field: str, value: object, now: datetime | None = None) -> lis
                 "datetime.now() gives local time there)"]
     now = now or datetime.now(timezone.utc)
     hours = (moment - now).total_seconds() / 3600
-    if abs(hours) * 3600 > CLOCK_SLACK:
+    if abs(hours) * 3600 > NOW_SLACK:
         why = ("the local time of the programs (TZ=America/St_Johns, UTC−03:30) labelled as UTC"
                if abs(abs(hours) - 3.5) < 0.1 else "not the current time")
         return [f'"{field}" is {value!r}, {hours:+.1f} h from the current UTC time '
@@ -93,7 +89,7 @@ def _utc_problems(field: str, value: object, now: datetime | None = None) -> lis
     return []
 
 
-def _is_uuid(text: str) -> bool:
+def _is_uuid4(text: str) -> bool:
     try:
         return UUID(text).version == 4
     except ValueError:
@@ -106,23 +102,9 @@ def repeated_event_ids(events: Iterable[object]) -> list[str]:
     return [event_id for event_id, n in ids.items() if n > 1]
 
 
-def _parse_time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def parse_json(raw: object) -> object:
-    try:
-        return json.loads(raw) if isinstance(raw, (str, bytes)) else raw
-    except ValueError:
-        return raw
-
-
 def stream_events(client: redis.Redis) -> list[tuple[str, object]]:
     """(entry id, parsed event) for every entry of the stream; an entry without `event` gives its fields."""
-    return [(entry_id, parse_json(fields["event"]) if "event" in fields else fields)
+    return [(entry_id, decoded(fields["event"]) if "event" in fields else fields)
             for entry_id, fields in client.xrange(STREAM)]
 
 
@@ -142,7 +124,7 @@ def not_confirmed(world: WorldControl, order_ids: Iterable[int]) -> list[int]:
 
 def email_jobs(client: redis.Redis) -> list[object]:
     """The jobs waiting on jobs:email, oldest first (LPUSH puts the newest on the left)."""
-    return [parse_json(raw) for raw in reversed(client.lrange(EMAIL_QUEUE, 0, -1))]
+    return [decoded(raw) for raw in reversed(client.lrange(EMAIL_QUEUE, 0, -1))]
 
 
 def job_order(job: object) -> int | None:
@@ -151,18 +133,19 @@ def job_order(job: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def job_problems(job: object) -> list[str]:
-    """What is wrong with one job in exercise 02's format {id, task, args, created_at}."""
+def job_shape_problems(job: object) -> list[str]:
+    """What is wrong with the shape of one job in exercise 02's format {id, task, args, created_at}; which order
+    it is for is the caller's to check."""
     if not isinstance(job, dict):
         return [f"the job is not a JSON object: {str(job)[:120]}"]
     problems = [f'it has no "{key}"' for key in ("id", "task", "args", "created_at") if key not in job]
-    if job.get("task") != "send_confirmation_email":
-        problems.append(f'"task" is {job.get("task")!r}, not "send_confirmation_email"')
+    if job.get("task") != EMAIL_TASK:
+        problems.append(f'"task" is {job.get("task")!r}, not "{EMAIL_TASK}"')
     args = job.get("args")
     if not isinstance(args, dict) or not {"email", "order_id", "order_total"} <= set(args):
         problems.append(f'"args" is {args!r}; it needs "email", "order_id" and "order_total"')
     if "created_at" in job:
-        problems += _utc_problems("created_at", job["created_at"])
+        problems += _now_in_utc_problems("created_at", job["created_at"])
     return problems
 
 
@@ -317,17 +300,13 @@ class FanOut:
         answered = {}
         for order_id in order_ids:
             try:
-                response = self.api.client.post(f"/orders/{order_id}/confirm", timeout=ANSWER_TIMEOUT)
+                body = confirm_answer(self.api, order_id, timeout=ANSWER_TIMEOUT)
             except httpx.TimeoutException:
                 raise AssertionError(
                     f"POST /orders/{order_id}/confirm did not answer within {ANSWER_TIMEOUT:.0f} s. Does the endpoint "
                     "wait for a listener's work? The cashier emits OrderConfirmed and answers; the subscribers react "
                     "in their own processes (lecture §5.1).\n" + self.describe()
                 ) from None
-            assert response.status_code == 200, (
-                f"POST /orders/{order_id}/confirm answered {response.status_code}: {response.text[:300]}"
-            )
-            body = response.json()
             as_agreed = (isinstance(body, dict) and body.get("status") == "confirmed"
                          and body.get("order_id") == order_id
                          and isinstance(body.get("event_id"), str) and bool(body["event_id"]))
@@ -451,7 +430,7 @@ class FanOut:
             lines.append(f"  {EMAIL_QUEUE}: {self.redis.llen(EMAIL_QUEUE)} jobs waiting")
         except redis.RedisError as error:
             lines.append(f"  Redis could not be read: {error}")
-        services = [*SERVICE_OF.values(), "send_confirmation_email"]
+        services = [*SERVICE_OF.values(), EMAIL_TASK]
         lines.append(self.world.summary(services).replace("The world saw", "  The world saw"))
         return "\n".join(lines)
 
@@ -464,22 +443,8 @@ def wait_for_channel_messages(pubsub: redis.client.PubSub, count: int, timeout: 
     while time.monotonic() < deadline:
         message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
         if message is not None and message.get("type") == "message":
-            messages.append(parse_json(message["data"]))
+            messages.append(decoded(message["data"]))
             if len(messages) == count:
                 deadline = min(deadline, time.monotonic() + linger)
     return messages
 
-
-def assert_confirm_emits_within_budget(api: Api, world: WorldControl, budget: float,
-                                       requests: int = 30) -> LatencyResult:
-    """Exercise 01's latency check, with this exercise's cure for a slow answer."""
-    __tracebackhide__ = True
-    first = iter(range(1000, 100000))
-    result = measure(lambda order_id: api.client.post(f"/orders/{order_id}/confirm"), lambda: next(first), budget,
-                     requests=requests)
-    if not result.passed:
-        pytest.fail(explain_slow_answer(result, world) + (
-            "\nIn this exercise the cashier emits one OrderConfirmed event and answers; each listener reacts in its "
-            "own subscriber process (commands vs events, lecture §5.1)."
-        ), pytrace=False)
-    return result
