@@ -4,6 +4,7 @@ A known-wrong solution in tests/wrong/04/<name>/ holds only the file it gets wro
 the rest comes from reference/04, as grading takes a student's files over the kit's copy.
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,22 @@ def wrong_solution(tmp_path_factory):
     return assemble
 
 
+# read, recvfrom, poll, select, pselect6, ppoll: redis-py waits for an answer in one of these
+RECEIVING = {"x86_64": {0, 45, 7, 23, 270, 271}, "aarch64": {63, 207, 72, 73}}
+
+
+def waiting_for_an_answer(pid: int, deadline: float) -> bool:
+    """Whether `pid` came to sit in a read of its socket within `deadline` s: it has sent its command."""
+    give_up = time.monotonic() + deadline
+    calls = RECEIVING[os.uname().machine]
+    while time.monotonic() < give_up:
+        number = Path(f"/proc/{pid}/syscall").read_text().split()[0]
+        if number.isdigit() and int(number) in calls:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_a_worker_killed_while_waiting_on_the_embedded_redis_takes_no_job_after_the_flush():
     """fakeredis serves a dead client's BRPOPLPUSH until it times out; the flush between tests must end it."""
     handle = start_redis("embedded")
@@ -101,7 +118,9 @@ def test_a_worker_killed_while_waiting_on_the_embedded_redis_takes_no_job_after_
                                            "print('ready', flush=True); r.brpoplpush('q', 'p', timeout=60)"],
                     stdout=subprocess.PIPE, text=True)
                 assert waiter.stdout.readline().strip() == "ready"
-                time.sleep(0.2)  # let the BRPOPLPUSH reach the server
+                assert waiting_for_an_answer(waiter.pid, deadline=10), (
+                    f"the client never sent its BRPOPLPUSH and sat waiting for the answer (/proc says: "
+                    f"{Path(f'/proc/{waiter.pid}/syscall').read_text().strip()})")
                 waiter.kill()
                 waiter.wait()
                 deadline = time.monotonic() + 1.0
