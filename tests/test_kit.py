@@ -209,17 +209,37 @@ def test_status_into_a_pipe_nobody_reads_ends_without_a_traceback(handout):
         f"exit code {result.returncode}, stderr:\n{result.stderr}"
 
 
+@pytest.fixture(scope="module")
+def instructors_kit(tmp_path_factory) -> Path:
+    return copy_kit(tmp_path_factory.mktemp("kits") / "kit", exercises=("01", "02"))  # grading.yml names all six
+
+
+@pytest.mark.parametrize("command", ["grade {class} --out {out} -e 07", "grade {class} --out {out} -e 01,7",
+                                     "validate -e 7", "gradescope {out} -e 07"])
+def test_an_instructors_command_refuses_an_unknown_exercise_in_one_line_before_writing_anything(
+        instructors_kit, tmp_path, command):
+    (tmp_path / "class" / "ada").mkdir(parents=True)
+    argv = command.format(**{"class": tmp_path / "class", "out": tmp_path / "out"}).split()
+    result = ticketrail(instructors_kit, *argv)
+    typed = argv[-1].split(",")[-1]
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+        f"ticketrail: There is no exercise '{typed}' in this kit; the exercises are 01, 02, 03, 04, 05, 06."), \
+        said(result)
+    assert not (tmp_path / "out").exists(), f"`ticketrail {command}` wrote something before refusing"
+
+
 def test_release_refuses_an_unknown_exercise_before_writing_anything(tmp_path):
     result = ticketrail(KIT, "release", str(tmp_path / "out"), "--only", "9")
     assert result.returncode == 2 and "no exercise 09 to release" in result.stderr, said(result)
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == [], said(result)
 
 
-def test_sigterm_stops_a_command_as_ctrl_c_does():
-    program = ("import time\nfrom ticketrail.commands._common import interrupt_on_terminate\n"
-               "interrupt_on_terminate()\n"
-               "try:\n    print('ready', flush=True)\n    time.sleep(60)\n"
-               "except KeyboardInterrupt:\n    print('interrupted', flush=True)\n")
+@pytest.mark.parametrize("how", ["interrupt_on_terminate()\nif True:", "with stopped_by_signals():"])
+def test_sigterm_stops_a_command_as_ctrl_c_does(how):
+    program = ("import time\nfrom ticketrail.commands._common import interrupt_on_terminate, stopped_by_signals\n"
+               f"{how}\n"
+               "    try:\n        print('ready', flush=True)\n        time.sleep(60)\n"
+               "    except KeyboardInterrupt:\n        print('interrupted', flush=True)\n")
     process = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout.readline().strip() == "ready"

@@ -8,12 +8,13 @@ KitError for those it finds through the Kit (`cli.main` prints it) and calls `fa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import shutil
 import signal
 import sys
 from pathlib import Path
-from typing import Iterable, NoReturn
+from typing import Iterable, Iterator, NoReturn
 
 from ticketrail.kit import Kit, KitError
 from ticketrail.redisd import RedisHandle, choose_backend
@@ -99,6 +100,21 @@ def _without_password(url: str) -> str:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Within it, Ctrl-C, a `kill` or a closed terminal raise KeyboardInterrupt (even where SIGINT came
+    ignored), so the command stops what it started; the handlers are as they were afterwards."""
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    for signum in signums:
+        signal.signal(signum, _interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def interrupt_on_terminate() -> None:

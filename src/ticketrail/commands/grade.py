@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 from ticketrail import config as grading_config
 from ticketrail import sandbox
+from ticketrail.commands._common import stopped_by_signals
 from ticketrail.grading.batch import Batch, BatchError, Options, Shard, default_jobs
 from ticketrail.grading.classview import ClassView
 from ticketrail.grading.exports import summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.progress import duration
 from ticketrail.grading.submissions import discover
-from ticketrail.kit import find_kit_root
+from ticketrail.kit import Kit
 from ticketrail.textsafe import clean
 
 
@@ -64,19 +64,9 @@ def _split(values: list[str]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def _interrupt_on_sigterm(signum, frame):
-    raise KeyboardInterrupt
-
-
 def grade(options: argparse.Namespace) -> int:
-    # Ctrl-C (and a polite kill) must reach the batch even where SIGINT was inherited as ignored.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    try:
+    with stopped_by_signals():
         return _grade(options)
-    finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
 
 
 def _guard_the_class(options: argparse.Namespace, out: Path) -> None:
@@ -106,8 +96,9 @@ def _grade(options: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-        config = grading_config.load(root / "grading.yml")
+        kit = Kit.find()
+        root, config = kit.root, kit.config
+        exercises = [kit.exercise(eid).id for eid in _split(options.exercise)]
         submissions, notes = discover(options.submissions)
     except (grading_config.ConfigError, FileNotFoundError) as error:
         print(clean(str(error)), file=sys.stderr)
@@ -124,7 +115,7 @@ def _grade(options: argparse.Namespace) -> int:
         print(f"{options.submissions} holds no submissions (a folder or zip per student).", file=sys.stderr)
         return 2
     batch_options = Options(
-        exercises=_split(options.exercise), students=_split(options.student), jobs=options.jobs,
+        exercises=exercises, students=_split(options.student), jobs=options.jobs,
         force=options.force, only_failed=options.only_failed, redis=options.redis,
         student_user=options.student_user, shard=options.shard,
     )

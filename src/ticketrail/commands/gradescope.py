@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path
 
 from ticketrail import config as grading_config
-from ticketrail.kit import find_kit_root
+from ticketrail.kit import Kit
 
 STUDENT = "submission"
 KIT_PARTS = ("grading.yml", "pyproject.toml", "src/ticketrail")
@@ -81,10 +81,10 @@ def bundle_name(exercise_id: str) -> str:
 
 
 def run(options: argparse.Namespace) -> int:
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-    config = grading_config.load(root / "grading.yml")
+    kit = Kit.find()
+    root, config = kit.root, kit.config
     graded = [e for e in config.exercises if (root / "graders" / e).is_dir()]
-    chosen = [e.strip().zfill(2) for value in options.exercise for e in value.split(",") if e.strip()]
+    chosen = [kit.exercise(e).id for value in options.exercise for e in value.split(",") if e.strip()]
     unknown = [e for e in chosen if e not in graded]
     if unknown:
         print(f"No graders for exercise {', '.join(unknown)}; the exercises with graders: {', '.join(graded)}.",

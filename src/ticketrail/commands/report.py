@@ -21,7 +21,7 @@ from ticketrail.grading.exports import summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.records import ExerciseRecord, Record, RecordError, read_record, write_atomically
 from ticketrail.grading.versions import graders_version
-from ticketrail.kit import find_kit_root
+from ticketrail.kit import Kit
 from ticketrail.textsafe import clean
 
 
@@ -134,9 +134,10 @@ def run(options: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     out: Path = options.out or folders[0]
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
+    kit = Kit.find()
+    root = kit.root
     try:
-        config = grading_config.load(root / "grading.yml")
+        config = kit.config
         collected = collect(folders)
     except (grading_config.ConfigError, RecordError, Conflict) as error:
         print(clean(str(error)), file=sys.stderr)

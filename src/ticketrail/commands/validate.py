@@ -37,7 +37,7 @@ from pathlib import Path
 from ticketrail import audit as audits
 from ticketrail import config as grading_config
 from ticketrail.grading.runner import ExerciseResult, run_exercise
-from ticketrail.kit import find_kit_root
+from ticketrail.kit import Kit
 from ticketrail.redisd import BACKENDS
 from ticketrail.report import pytest_command, read_report, stop_pytest
 
@@ -86,13 +86,9 @@ class Report:
 
 
 def validate(options: argparse.Namespace) -> int:
-    root = find_kit_root(Path.cwd(), Path(__file__).resolve())
-    config = grading_config.load(root / "grading.yml")
-    wanted = [item.strip() for value in options.exercise for item in value.split(",") if item.strip()]
-    unknown = [eid for eid in wanted if eid not in config.exercises]
-    if unknown:
-        print(f"no exercise {', '.join(unknown)} in {config.path}", file=sys.stderr)
-        return 2
+    kit = Kit.find()
+    root, config = kit.root, kit.config
+    wanted = [kit.exercise(item).id for value in options.exercise for item in value.split(",") if item.strip()]
     exercises = [eid for eid in config.exercises if (eid in wanted or not wanted) and (root / "reference" / eid).is_dir()]
     backends = [b.strip() for b in options.redis.split(",") if b.strip()]
     started = time.monotonic()
