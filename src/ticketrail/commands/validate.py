@@ -25,7 +25,6 @@ student files is laid over the reference.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -112,12 +111,17 @@ def check_exercise(root: Path, config: grading_config.GradingConfig, eid: str, b
     report = Report(eid)
     report.say(f"\n== {eid} {spec.title} ({spec.max_points:g} points, {len(spec.tests)} grader tests)")
     solutions = [Solution("reference", root / "reference" / eid), Solution("starter", root / "starter" / eid)]
+    kit = Kit(root)
+
+    def laid_over(folder: Path) -> Path:  # the reference's files, and the solution's own over those
+        return kit.assemble(eid, root / "reference" / eid, folder, into=scratch / f"{eid}-{folder.name}" / eid)
+
     wrong_root = root / "tests" / "wrong" / eid
     for folder in sorted(p for p in wrong_root.iterdir() if p.is_dir()) if wrong_root.is_dir() else []:
-        solutions.append(Solution(folder.name, _laid_over(root, eid, folder, scratch), known_wrong=True))
+        solutions.append(Solution(folder.name, laid_over(folder), known_wrong=True))
     right_root = root / "tests" / "right" / eid
     for folder in sorted(p for p in right_root.iterdir() if p.is_dir()) if right_root.is_dir() else []:
-        solutions.append(Solution(folder.name, _laid_over(root, eid, folder, scratch), alternative=True))
+        solutions.append(Solution(folder.name, laid_over(folder), alternative=True))
 
     def grade(folder: Path, redis: str | None) -> ExerciseResult:
         return run_exercise(root, config, eid, folder, redis=redis)
@@ -245,17 +249,6 @@ def self_check_cover(spec: grading_config.ExerciseSpec,
         unmarked = [s.name for s in failing if not any(s.fails(test) for test in spec.tests)]
         found.append((name, sorted(s.name for s in failing), covering, sorted(unmarked)))
     return found
-
-
-def _laid_over(root: Path, eid: str, wrong: Path, scratch: Path) -> Path:
-    """The starter's folder, the reference's files over it, the solution's own files over those."""
-    folder = scratch / f"{eid}-{wrong.name}" / eid
-    shutil.copytree(root / "starter" / eid, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for source in (root / "reference" / eid, wrong):
-        for path in source.iterdir():
-            if path.is_file():
-                shutil.copy(path, folder / path.name)
-    return folder
 
 
 def self_checks(root: Path, eid: str, folder: Path, scratch: Path) -> dict[str, str]:
