@@ -61,17 +61,23 @@ def _label(template: str, signature: inspect.Signature, args: tuple, kwargs: dic
         return template
 
 
-def timed(category: str, label: str, cpu_of: str | None = None) -> Callable[[F], F]:
-    """A span around each call; `label` is formatted with the call's arguments ("{self.name}"). `cpu_of` names
-    an argument holding a procs.Child: its CPU time so far is read before the call (a program's life, at its stop)."""
+def _when_written(build: Callable[[Callable, inspect.Signature], Callable]) -> Callable[[F], F]:
+    """A decorator that hands back the very function it was given unless spans are written; else `build`'s wrapper."""
 
     def decorate(function: F) -> F:
         if _path is None:
             return function
-        signature = inspect.signature(function)
+        return functools.wraps(function)(build(function, inspect.signature(function)))  # type: ignore[return-value]
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+    return decorate
+
+
+def timed(category: str, label: str, cpu_of: str | None = None) -> Callable[[F], F]:
+    """A span around each call; `label` is formatted with the call's arguments ("{self.name}"). `cpu_of` names
+    an argument holding a procs.Child: its CPU time so far is read before the call (a program's life, at its stop)."""
+
+    def build(function: Callable, signature: inspect.Signature) -> Callable:
+        def spanned(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             extra: dict[str, Any] = {}
             if cpu_of is not None:
@@ -82,9 +88,9 @@ def timed(category: str, label: str, cpu_of: str | None = None) -> Callable[[F],
             finally:
                 record(category, _label(label, signature, args, kwargs), start, time.monotonic(), **extra)
 
-        return wrapper  # type: ignore[return-value]
+        return spanned
 
-    return decorate
+    return _when_written(build)
 
 
 def _cpu_before(signature: inspect.Signature, name: str, args: tuple, kwargs: dict) -> float | None:
@@ -100,13 +106,8 @@ def waits(on_success: str) -> Callable[[F], F]:
     `on_success` when it returned ("early" for a condition that came true, "hold" for a wait whose point is
     to see nothing more happen), else "early" (it gave up at once: a program it needed had died)."""
 
-    def decorate(function: F) -> F:
-        if _path is None:
-            return function
-        signature = inspect.signature(function)
-
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def build(function: Callable, signature: inspect.Signature) -> Callable:
+        def waited(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True
             caller = sys._getframe(1).f_code
             label = f"{Path(caller.co_filename).stem}.{caller.co_name}"
@@ -128,9 +129,9 @@ def waits(on_success: str) -> Callable[[F], F]:
                     category = "deadline"
                 record(category, label, start, end, timeout=timeout, how=how)
 
-        return wrapper  # type: ignore[return-value]
+        return waited
 
-    return decorate
+    return _when_written(build)
 
 
 # --- programs starting: from their start until they first sit idle --------------------------------------------
