@@ -49,7 +49,17 @@ OUTPUT_TAIL = 256 * KiB
 STUDENT_TZ = "America/St_Johns"
 
 # The interpreter for student programs; the sandbox points it at one the unprivileged user can run.
-STUDENT_PYTHON = sys.executable
+_student_python = sys.executable
+
+
+def student_python() -> str:
+    return _student_python
+
+
+def run_students_with(python: str | None) -> None:
+    """Start student programs with `python` from now on (None: this process's own interpreter again)."""
+    global _student_python
+    _student_python = python or sys.executable
 
 
 def free_port() -> int:
@@ -310,7 +320,7 @@ def stop_all(children: Sequence[Child], grace: float) -> None:
 def python_argv(*args: str) -> list[str]:
     # -E ignores PYTHON* variables (hence -u for unbuffered output), -s the user site-packages; -B writes no bytecode into
     # the student's folder. Not -I: it would hide the student's own sibling modules.
-    return [STUDENT_PYTHON, "-E", "-s", "-B", "-u", *args]
+    return [_student_python, "-E", "-s", "-B", "-u", *args]
 
 
 # An API's imports and start take under a second of CPU; one that has used this much and still does not listen

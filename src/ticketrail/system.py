@@ -120,7 +120,7 @@ class System:
 
     def environment(self, **overrides: str) -> dict[str, str]:
         env = {
-            "PATH": f"{Path(procs.STUDENT_PYTHON).parent}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{Path(procs.student_python()).parent}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "TZ": procs.STUDENT_TZ,

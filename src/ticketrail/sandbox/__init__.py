@@ -183,8 +183,8 @@ class Sandbox:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
-        if procs.STUDENT_PYTHON == self.python:
-            procs.STUDENT_PYTHON = sys.executable
+        if procs.student_python() == self.python:
+            procs.run_students_with(None)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 
 
@@ -250,7 +250,7 @@ def activate(spec: str, kit_root: Path, also_secret: Iterable[Path] = (), isolat
             lock.close()
         raise
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    procs.STUDENT_PYTHON = python
+    procs.run_students_with(python)
     sandbox = Sandbox(uid, gid, python, root, claimed, notes, lock, isolation="jail" if refused is None else "uid",
                       etc=etc, services=services)
     sandbox._made[etc] = etc
