@@ -10,14 +10,13 @@ from pathlib import Path
 
 from ticketrail import config as grading_config
 from ticketrail import sandbox
-from ticketrail.commands._common import stopped_by_signals
+from ticketrail.commands._common import kit_as_it_is_now, stopped_by_signals
 from ticketrail.grading.batch import Batch, BatchError, Options, Shard, default_jobs
 from ticketrail.grading.classview import ClassView
 from ticketrail.grading.exports import summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.progress import duration
 from ticketrail.grading.submissions import discover
-from ticketrail.kit import Kit
 from ticketrail.textsafe import clean
 
 
@@ -96,7 +95,7 @@ def _grade(options: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        kit = Kit.find()
+        kit = kit_as_it_is_now()
         root, config = kit.root, kit.config
         exercises = [kit.exercise(eid).id for eid in _split(options.exercise)]
         submissions, notes = discover(options.submissions)

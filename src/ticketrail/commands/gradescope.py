@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path
 
 from ticketrail import config as grading_config
-from ticketrail.kit import Kit
+from ticketrail.commands._common import kit_as_it_is_now
 
 STUDENT = "submission"
 KIT_PARTS = ("grading.yml", "pyproject.toml", "src/ticketrail")
@@ -81,7 +81,7 @@ def bundle_name(exercise_id: str) -> str:
 
 
 def run(options: argparse.Namespace) -> int:
-    kit = Kit.find()
+    kit = kit_as_it_is_now()
     root, config = kit.root, kit.config
     graded = [e for e in config.exercises if (root / "graders" / e).is_dir()]
     chosen = [kit.exercise(e).id for value in options.exercise for e in value.split(",") if e.strip()]

@@ -21,7 +21,7 @@ from ticketrail.grading.exports import summary_table, write_class
 from ticketrail.grading.gradebook import NbgraderMissing, write_gradebook
 from ticketrail.grading.records import ExerciseRecord, Record, RecordError, read_record, write_atomically
 from ticketrail.grading.versions import graders_version
-from ticketrail.kit import Kit
+from ticketrail.commands._common import kit_as_it_is_now
 from ticketrail.textsafe import clean
 
 
@@ -134,7 +134,7 @@ def run(options: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     out: Path = options.out or folders[0]
-    kit = Kit.find()
+    kit = kit_as_it_is_now()
     root = kit.root
     try:
         config = kit.config

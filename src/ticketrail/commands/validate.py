@@ -36,6 +36,7 @@ from pathlib import Path
 from ticketrail import audit as audits
 from ticketrail import config as grading_config
 from ticketrail.grading.runner import ExerciseResult, run_exercise
+from ticketrail.commands._common import kit_as_it_is_now
 from ticketrail.kit import Kit
 from ticketrail.redisd import BACKENDS
 from ticketrail.report import pytest_command, read_report, stop_pytest
@@ -85,7 +86,7 @@ class Report:
 
 
 def validate(options: argparse.Namespace) -> int:
-    kit = Kit.find()
+    kit = kit_as_it_is_now()
     root, config = kit.root, kit.config
     wanted = [kit.exercise(item).id for value in options.exercise for item in value.split(",") if item.strip()]
     exercises = [eid for eid in config.exercises if (eid in wanted or not wanted) and (root / "reference" / eid).is_dir()]

@@ -173,8 +173,9 @@ class Batch:
             flat = len(exercises) == 1
             for submission in selected:
                 self._plan_submission(plan, submission, trees[submission.student], versions, flat)
-            # Longest first, as far as earlier runs tell: a long grading started last would finish alone.
-            plan.jobs.sort(key=lambda job: -job.expected_seconds)
+            # Longest first, as far as earlier runs tell: a long grading started last would finish alone. Of those
+            # no run has timed yet, the exercises with the most grader tests first.
+            plan.jobs.sort(key=lambda job: (-job.expected_seconds, -len(job.spec.tests)))
         finally:
             for tree in trees.values():
                 if isinstance(tree, Tree):
