@@ -148,8 +148,8 @@ class Output:
                 if self.beyond:
                     self._file.write(self._cut_notice() + bytes(self._tail))
                 self._file.close()
+                self._finished.set()  # under the lock: text() must never see the file closed and the log unfinished
             os.close(self._read_fd)
-            self._finished.set()
 
     @property
     def dropped(self) -> int:
