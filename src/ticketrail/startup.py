@@ -93,6 +93,11 @@ def tracebacks(text: str) -> list[Traceback]:
     return found
 
 
+def _died_of(found: list[Traceback], roots: tuple[str, ...]) -> Traceback | None:
+    """The last traceback through the student's files: the one the program died of."""
+    return next((t for t in reversed(found) if any(_is_students(f.file, roots) for f in t.frames)), None)
+
+
 def _student_roots(student_dir: Path | Iterable[Path]) -> tuple[str, ...]:
     folders = [student_dir] if isinstance(student_dir, (str, Path)) else list(student_dir)
     roots = set()
@@ -149,7 +154,7 @@ def crash(log: str, student_dir: Path | Iterable[Path], role: str, happened: str
                         message = message.replace(root, "")
                     return Crash(message.rstrip(".") + ending, "")
         return None
-    chosen = next((t for t in reversed(found) if any(_is_students(f.file, roots) for f in t.frames)), found[-1])
+    chosen = _died_of(found, roots) or found[-1]
     mine = [f for f in chosen.frames if _is_students(f.file, roots)]
     where = None
     if mine:
@@ -168,7 +173,7 @@ def died_loading(log: str, student_dir: Path | Iterable[Path]) -> bool:
     raised on the first job it took had loaded: it did not die starting, however soon it died."""
     roots = _student_roots(student_dir)
     found = tracebacks(log)
-    chosen = next((t for t in reversed(found) if any(_is_students(f.file, roots) for f in t.frames)), None)
+    chosen = _died_of(found, roots)
     if chosen is None:
         return True
     outermost = next(f for f in chosen.frames if _is_students(f.file, roots))
