@@ -3,6 +3,8 @@
 import statistics
 import time
 
+import pytest
+
 from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm
 from ticketrail.checks.latency import assert_confirm_within_budget, burst, explain_slow_answer
 from ticketrail.checks.ledger import assert_side_effects_exactly_once, describe_the_wait, waited_for_everything
@@ -106,6 +108,7 @@ def test_an_unknown_order_gets_404_and_no_side_effects(system, world):
     )
 
 
+@pytest.mark.slow
 def test_a_burst_of_concurrent_confirms_stays_within_budget(system, world, budget):
     api = system.start_api()
     limit = budget("burst")

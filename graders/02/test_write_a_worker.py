@@ -6,6 +6,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import pytest
+
 from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm_for_job
 from ticketrail.checks.jobs import (
     EMAIL_QUEUE,
@@ -283,6 +285,7 @@ def test_sigterm_lets_a_worker_finish_the_job_in_hand_and_nothing_is_lost(system
     stop_workers(fresh)
 
 
+@pytest.mark.slow
 def test_an_idle_worker_keeps_waiting_and_stops_soon_after_sigterm(system, world, redis_client):
     push_email_job(redis_client, 111)
     workers = start_workers(system)

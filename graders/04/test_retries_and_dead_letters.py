@@ -538,6 +538,7 @@ def killed_job_advice(job: JobWatch, victim: str, held_in: list[str], waited: fl
     return f"{head}{why}\n{job.describe()}"
 
 
+@pytest.mark.slow
 def test_a_long_job_on_a_live_worker_is_not_taken_by_another_worker(system, world, redis_client, exercise):
     knobs = Knobs.of(exercise)
     first = system.start_program("worker.py", name="worker 1")

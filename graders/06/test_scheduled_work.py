@@ -2,6 +2,8 @@
 
 from collections import Counter
 
+import pytest
+
 from ticketrail.checks.schedule import (
     CLEANUP,
     CLEANUP_ENTRY,
@@ -41,6 +43,7 @@ def test_next_due_crosses_a_month_boundary(call_student_function):
     ])
 
 
+@pytest.mark.slow
 def test_over_a_simulated_day_the_health_check_runs_288_times_and_the_cleanup_once_at_3am(
         system, world, redis_client):
     with ClockedSchedulers(system, world, redis_client, start=EVE) as run:
@@ -53,6 +56,7 @@ def test_over_a_simulated_day_the_health_check_runs_288_times_and_the_cleanup_on
     )
 
 
+@pytest.mark.slow
 def test_two_schedulers_together_enqueue_every_tick_exactly_once(system, world, redis_client):
     with ClockedSchedulers(system, world, redis_client, start=EVE) as run:
         run.start(2)

@@ -1,13 +1,15 @@
 """The pytest plugin: `pytest exercises/NN` runs the self-checks against starter/NN.
 
 Options: --impl starter|reference|PATH, --redis server|embedded|URL, --ticketrail-report FILE (one JSON
-line a test, written as each test ends), and --ticketrail-grading for the grading runner's runs.
+line a test, written as each test ends), --ticketrail-grading for the grading runner's runs, and --side-by-side N
+(checks at once, on pytest-xdist workers: ticketrail.spread; this process then hands them out and writes the report).
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import threading
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from _pytest._code.code import ReprFileLocation, TerminalRepr
 
 from ticketrail import config as grading_config
-from ticketrail import notdone, timeline, waiting
+from ticketrail import notdone, spread, timeline, waiting
 from ticketrail.childcall import CallResult, call_in_child
 from ticketrail.procs import STUDENT_TZ
 from ticketrail.report import ReportLine, ReportWriter
@@ -25,7 +27,7 @@ from ticketrail.report_seal import KEY_VARIABLE
 from ticketrail.kit import exercise_of, find_kit_root, resolve_impl
 from ticketrail.redisd import RedisHandle, choose_backend, start_redis
 from ticketrail.sandbox import Sandbox, SandboxError, activate, isolate_network
-from ticketrail.system import CouldNotStart, System
+from ticketrail.system import CouldNotStart, System, tell_once_across
 from ticketrail.worldctl import WorldControl, WorldProcess
 
 
@@ -44,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run student programs as this uid:gid; `auto`: as a uid of their own when root (the "
                          "sandbox, the default when grading as root); `none`: as yourself")
     group.addoption("--ticketrail-only", default=None, help="run only these grader tests (comma-separated names)")
+    group.addoption("--side-by-side", type=int, default=None, metavar="N",
+                    help=f"run up to N checks at once, each with its own Redis, world and programs (default "
+                         f"{spread.SIDE_BY_SIDE}; 1: one after the other); pytest's own -n N overrides it")
     group.addoption("--isolation", default="auto", choices=("auto", "uid"),
                     help="with the sandbox: auto (a bubblewrap jail where this machine builds one) or uid (the uid "
                          "alone, as where namespaces are refused)")
@@ -58,18 +63,29 @@ def pytest_configure(config: pytest.Config) -> None:
     path = config.getoption("--ticketrail-report")
     if config.getoption("--ticketrail-grading") and not path:
         raise pytest.UsageError("--ticketrail-grading needs --ticketrail-report FILE: a grading's verdict is its report")
-    _report.open(path)
-    config.stash[_SANDBOX] = _start_sandbox(config)
+    config.addinivalue_line("markers", f"{spread.SLOW}: a check of tens of seconds, started first when checks run "
+                                       "side by side")
+    told = spread.spread(config, start_crash=_StartCrash)
+    _report.open(None if spread.is_worker(config) else path)
+    if told is not None:
+        config.stash[_TOLD] = told
+    tell_once_across(told or spread.worker_told_folder(config))
+    # Side by side, the workers run the programs, each in a sandbox of its own: this process starts none.
+    config.stash[_SANDBOX] = None if told is not None else _start_sandbox(config)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _report.close()
+    told = config.stash.get(_TOLD, None)
+    if told is not None:
+        shutil.rmtree(told, ignore_errors=True)
     sandbox = config.stash.get(_SANDBOX, None)
     if sandbox is not None:
         sandbox.close()
 
 
 _SANDBOX = pytest.StashKey["Sandbox | None"]()
+_TOLD = pytest.StashKey[str]()
 
 
 def _start_sandbox(config: pytest.Config) -> Sandbox | None:
@@ -301,6 +317,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if could_not_start:
         # The student's crash says it all: no harness frames around it, and no log repeating it.
         report.longrepr = _StartCrash(str(call.excinfo.value))
+        report.ticketrail_start_crash = True  # from a worker, its text arrives as a plain string (spread)
     report.ticketrail_task = _task_of(item)
     if call.when == "setup":
         timeline.take_drawn()  # a test's own timelines only
@@ -416,3 +433,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         deselected = [item for item in items if item.name.split("[")[0] not in wanted]
         items[:] = [item for item in items if item.name.split("[")[0] in wanted]
         config.hook.pytest_deselected(items=deselected)
+    if spread.worker_told_folder(config) is not None:
+        spread.slow_first(items)

@@ -149,7 +149,8 @@ class PytestCommand:
 
 def pytest_command(kit_root: Path, tests: Path, impl: Path | str, report: Path, *, grading: bool,
                    shell_environment: bool = False, redis: str | None = None, grading_yml: Path | None = None,
-                   student_user: str | None = None, only: Iterable[str] = (), isolation: str = "auto") -> PytestCommand:
+                   student_user: str | None = None, only: Iterable[str] = (), isolation: str = "auto",
+                   side_by_side: int | None = None) -> PytestCommand:
     """`tests` (graders/NN or exercises/NN) on `impl`, one report line per test into `report`.
 
     `grading`: the run's points count, so the report is sealed and, as root, student programs run in the sandbox
@@ -163,7 +164,8 @@ def pytest_command(kit_root: Path, tests: Path, impl: Path | str, report: Path, 
         "-q", "--tb=short", "--no-header", "--color=no", "-rN",
     ]
     options = {"--redis": redis, "--grading-yml": grading_yml, "--student-user": student_user,
-               "--ticketrail-only": ",".join(sorted(only)) or None, "--isolation": None if isolation == "auto" else isolation}
+               "--ticketrail-only": ",".join(sorted(only)) or None, "--isolation": None if isolation == "auto" else isolation,
+               "--side-by-side": side_by_side}
     argv += [part for option, value in options.items() if value for part in (option, str(value))]
     env = dict(os.environ) if shell_environment else {
         name: value for name, value in os.environ.items() if not name.startswith(_SHELL_ONLY)}

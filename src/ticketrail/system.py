@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -32,8 +33,28 @@ class CouldNotStart(ChildFailed):
         self.child = child
 
 
-# Start-up crashes already told in full in this run: the same crash in a later test is told in one line.
+# Start-up crashes already told in full in this run: the same crash in a later test is told in one line. When the
+# checks run side by side, the run's folder holds them, a file each, for every worker (see tell_once_across).
 _told: set[str] = set()
+_told_folder: Path | None = None
+
+
+def tell_once_across(folder: str | None) -> None:
+    """Count a crash as told once it is told in any process that shares `folder` (None: in this process)."""
+    global _told_folder
+    _told_folder = Path(folder) if folder else None
+
+
+def _first_telling(headline: str) -> bool:
+    if _told_folder is None:
+        first = headline not in _told
+        _told.add(headline)
+        return first
+    try:
+        os.close(os.open(_told_folder / hashlib.sha256(headline.encode()).hexdigest(), os.O_CREAT | os.O_EXCL, 0o600))
+        return True
+    except FileExistsError:
+        return False
 
 
 def _role(child: Child) -> str:
@@ -204,11 +225,10 @@ class System:
         found = startup.crash(child.log(), self._student_folders(), _role(child))
         if found is None:
             return None
-        if found.headline in _told:
+        if not _first_telling(found.headline):
             where = f"{found.file}:{found.line}: " if found.file else ""
             return CouldNotStart(child, f"{where}{_role(child)} could not start, of the same error as in the first "
                                         "check that started it (its traceback is shown there)")
-        _told.add(found.headline)
         # What it printed before it died, with any traceback cut to the student's frames: the crash's own is last.
         log = child.log()
         crashes = startup.tracebacks(log)

@@ -155,6 +155,7 @@ class Batch:
         self.interrupted = False
         self.graded: list[str] = []
         self._writing = threading.Lock()
+        self._side_by_side: int | None = None
 
     # --- planning ------------------------------------------------------------------------
 
@@ -279,7 +280,11 @@ class Batch:
             return
         jobs = self.options.jobs or default_jobs()
         progress = Progress(len(plan.jobs), self.progress_stream)
-        pool = ThreadPoolExecutor(max_workers=min(jobs, len(plan.jobs)), thread_name_prefix="grading")
+        at_once = min(jobs, len(plan.jobs))
+        # Gradings side by side already keep the cores busy: each runs its tests one after the other, sparing the
+        # start of a worker per test slot. A lone grading runs its tests side by side.
+        self._side_by_side = 1 if at_once > 1 else None
+        pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="grading")
         pending: set[Future] = {pool.submit(self._grade, job, progress) for job in plan.jobs}
         try:
             while pending:
@@ -339,7 +344,7 @@ class Batch:
                     target.unlink()
                 target.write_bytes(content)
             result = runner.run_exercise(self.kit_root, self.config, spec.id, impl, redis=self.options.redis,
-                                         student_user=self.options.student_user)
+                                         student_user=self.options.student_user, side_by_side=self._side_by_side)
         return _without_workspace(result, f"{impl}/")
 
 

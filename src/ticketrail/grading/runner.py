@@ -71,10 +71,12 @@ def run_exercise(
     timeout: float | None = None,
     only: Iterable[str] = (),
     isolation: str = "auto",
+    side_by_side: int | None = None,
 ) -> ExerciseResult:
     """Grade `impl` for one exercise. Tests that finished before a timeout keep their points.
 
-    `only` names the grader tests to run (all by default); the result then holds just those.
+    `only` names the grader tests to run (all by default); the result then holds just those. `side_by_side`: how
+    many of its tests run at once (default: spread.SIDE_BY_SIDE).
     """
     spec = config.exercise(exercise_id)
     timeout = timeout or spec.exercise_timeout
@@ -84,7 +86,8 @@ def run_exercise(
         report = Path(scratch) / "report.jsonl"
         report.touch()
         command = pytest_command(kit_root, kit_root / "graders" / exercise_id, impl, report, grading=True, redis=redis,
-                                 grading_yml=config.path, student_user=student_user, only=only, isolation=isolation)
+                                 grading_yml=config.path, student_user=student_user, only=only, isolation=isolation,
+                                 side_by_side=side_by_side)
         # A file, not a pipe: should this process die, pytest still tears down instead of dying on a broken pipe.
         with open(Path(scratch) / "output.txt", "w+b") as output:
             process = command.start(output)
