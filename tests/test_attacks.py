@@ -340,6 +340,12 @@ def test_reaping_ends_a_process_that_left_its_group_and_removes_its_temporary_fi
               "    open(f'/tmp/ticketrail-reap-probe-{os.getpid()}', 'w').write('x')\n    time.sleep(300)\n")
     child = _run_as(box, workspace, escape, log_dir=tmp_path)
     child.process.wait(30)
+    if box.isolation != "jail":
+        # Stopped before the daemon's setsid(), the daemon would go with the group: wait for its probe file.
+        deadline = time.monotonic() + 10
+        while not list(Path("/tmp").glob("ticketrail-reap-probe-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(Path("/tmp").glob("ticketrail-reap-probe-*")), f"the daemon never wrote its probe:\n{child.log()}"
     child.stop()
     if box.isolation == "jail":
         # Its pid namespace ended with the program: the daemon went with it, and its /tmp was the jail's own.

@@ -16,6 +16,7 @@ from typing import Iterable
 
 from ticketrail.config import ExerciseSpec, GradingConfig
 from ticketrail.report import ReportError, ReportLine, pytest_command, read_report, stop_pytest
+from ticketrail.spread import SIDE_BY_SIDE
 
 
 @dataclass
@@ -76,11 +77,12 @@ def run_exercise(
     """Grade `impl` for one exercise. Tests that finished before a timeout keep their points.
 
     `only` names the grader tests to run (all by default); the result then holds just those. `side_by_side`: how
-    many of its tests run at once (default: spread.SIDE_BY_SIDE).
+    many of its tests run at once (default: spread.SIDE_BY_SIDE, never more than it runs: a worker costs a start).
     """
     spec = config.exercise(exercise_id)
     timeout = timeout or spec.exercise_timeout
     only = tuple(only)
+    side_by_side = side_by_side or min(SIDE_BY_SIDE, len(only) or len(spec.tests))
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ticketrail-grade-") as scratch:
         report = Path(scratch) / "report.jsonl"
