@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 
-from ticketrail.kit import exercise_of
+from ticketrail.kit import TEST_FOLDERS, exercise_of
 
 SIDE_BY_SIDE = 3
 SLOW = "slow"
@@ -27,7 +27,7 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def worker_told_folder(config: pytest.Config) -> str | None:
-    """In a worker of a spread run: the run's folder of crashes already told (see system.TOLD_VARIABLE)."""
+    """In a worker of a spread run: the run's folder of crashes already told (see system.tell_once_across)."""
     return getattr(config, "workerinput", {}).get(_SPREAD)
 
 
@@ -38,7 +38,7 @@ def spread(config: pytest.Config, start_crash: Callable[[str], object]) -> str |
     if is_worker(config) or not config.pluginmanager.has_plugin("xdist") or config.getoption("collectonly"):
         return None
     paths = [Path(str(arg).split("::")[0]).resolve() for arg in config.args]
-    if not paths or not all(exercise_of(path / "_") or exercise_of(path) for path in paths):
+    if not paths or not all(_checks_of_exercises(path) for path in paths):
         return None
     count = config.getoption("--side-by-side") or SIDE_BY_SIDE
     if config.option.numprocesses is None and not config.getoption("usepdb") and count > 1:
@@ -50,6 +50,11 @@ def spread(config: pytest.Config, start_crash: Callable[[str], object]) -> str |
     told = tempfile.mkdtemp(prefix="ticketrail-told-")
     config.pluginmanager.register(_Controller(told, start_crash), "ticketrail-spread")
     return told
+
+
+def _checks_of_exercises(path: Path) -> bool:
+    """exercises/, graders/, a folder of one exercise, or a file in one."""
+    return path.name in TEST_FOLDERS or exercise_of(path / "_") is not None or exercise_of(path) is not None
 
 
 def slow_first(items: list[pytest.Item]) -> None:
