@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Iterable, Sequence
 
@@ -46,8 +47,38 @@ def delayed_score_of(r: redis.Redis, job_id: str) -> float | None:
     return None
 
 
-def delayed_member_of(r: redis.Redis, job_id: str) -> str | None:
-    return next((member for member in r.zrange(DELAYED, 0, -1) if job_id in member), None)
+class DelayedSightings:
+    """Each (score, when first seen, member) of a job in the delayed set, looked for every 10 ms by a thread of its
+    own: a retry may wait one second only, and a check's own loop (requests to the API and the world) can take longer
+    than that on a busy machine."""
+
+    def __init__(self, r: redis.Redis, job_id: str, period: float = 0.01) -> None:
+        self.r, self.job_id, self.period = r, job_id, period
+        self.seen: list[tuple[float, float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._look, name="delayed sightings", daemon=True)
+
+    def __enter__(self) -> "DelayedSightings":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _look(self) -> None:
+        known: set[tuple[str, float]] = set()
+        while not self._stop.is_set():
+            try:
+                members = self.r.zrange(DELAYED, 0, -1, withscores=True)
+            except redis.RedisError:
+                members = []
+            now = time.time()
+            for member, score in members:
+                if self.job_id in member and (member, score) not in known:
+                    known.add((member, score))
+                    self.seen.append((score, now, member))
+            self._stop.wait(self.period)
 
 
 def holders_of(r: redis.Redis, job_id: str) -> list[str]:
