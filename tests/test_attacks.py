@@ -24,6 +24,7 @@ from helpers import KIT, explain
 from ticketrail import config, procfs, procs, sandbox
 from ticketrail.grading.runner import run_exercise
 from ticketrail.procs import Child, ChildFailed, PortTaken, python_argv, wait_for_port
+from ticketrail.waiting import wait_until
 
 ATTACKS = corpus.load()
 BROKERS = ["server", "embedded"]
@@ -342,28 +343,21 @@ def test_reaping_ends_a_process_that_left_its_group_and_removes_its_temporary_fi
     child.process.wait(30)
     if box.isolation != "jail":
         # Stopped before the daemon's setsid(), the daemon would go with the group: wait for its probe file.
-        deadline = time.monotonic() + 10
-        while not list(Path("/tmp").glob("ticketrail-reap-probe-*")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert list(Path("/tmp").glob("ticketrail-reap-probe-*")), f"the daemon never wrote its probe:\n{child.log()}"
+        wait_until(lambda: list(Path("/tmp").glob("ticketrail-reap-probe-*")), 10,
+                   lambda: f"the daemon never wrote its probe:\n{child.log()}", interval=0.05)
     child.stop()
     if box.isolation == "jail":
         # Its pid namespace ended with the program: the daemon went with it (killed by the kernel, and dying in its
         # own time on a busy machine), and its /tmp was the jail's own.
-        deadline = time.monotonic() + 10
-        while sandbox.processes_of(box.uid, include_zombies=False) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = sandbox.processes_of(box.uid, include_zombies=False)
-        states = [f"{pid} ({_state(str(pid))}): {_cmdline(str(pid))}" for pid in left]
-        assert not left, f"a daemon outlived its jail by 10 s: {states}"
+        wait_until(lambda: not sandbox.processes_of(box.uid, include_zombies=False), 10, lambda: (
+            "a daemon outlived its jail by 10 s: " + ", ".join(
+                f"{pid} ({_state(str(pid))}): {_cmdline(str(pid))}"
+                for pid in sandbox.processes_of(box.uid, include_zombies=False))), interval=0.05)
         box.discard(workspace)
         assert not list(Path("/tmp").glob("ticketrail-reap-probe-*")), "the jail's /tmp is not the host's"
         return
-    deadline = time.monotonic() + 10
-    while not sandbox.processes_of(box.uid, include_zombies=False) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    escaped = sandbox.processes_of(box.uid, include_zombies=False)
-    assert escaped, "the probe's daemon should have survived the stop of its group"
+    wait_until(lambda: sandbox.processes_of(box.uid, include_zombies=False), 10,
+               lambda: "the probe's daemon should have survived the stop of its group", interval=0.05)
     swept = box.reap()
     box.discard(workspace)
     assert swept.processes >= 1 and not sandbox.processes_of(box.uid), swept
