@@ -18,8 +18,9 @@ from helpers import KIT
 SYNTAX_ERROR = ("def confirm_order(order_id: int)\n", "app.py:{line}: SyntaxError: expected ':' — the API could not start")
 
 
-def _self_check(exercise: str, impl: Path, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "pytest", f"exercises/{exercise}", "--impl", str(impl), "-q", "-x",
+def _self_check(exercise: str, impl: Path, *args: str, first_failure_only: bool = True) -> str:
+    stop = ["-x"] if first_failure_only else []
+    done = subprocess.run([sys.executable, "-m", "pytest", f"exercises/{exercise}", "--impl", str(impl), "-q", *stop,
                            "-p", "no:cacheprovider", *args], cwd=KIT, capture_output=True, text=True, timeout=600)
     return done.stdout + done.stderr
 
@@ -62,3 +63,19 @@ def test_a_worker_that_cannot_start_is_named_first_not_the_state_it_left(tmp_pat
     failure = _first_failure(output)
     first_error = next(line for line in failure if line.startswith("E "))
     assert headline in first_error, "\n".join(failure[:40])
+
+
+def test_an_api_busy_at_start_is_given_its_full_budget_once_and_a_short_one_in_every_later_check(tmp_path):
+    impl = _broken(tmp_path, "01", "app.py", "while True:\n    pass\n")
+    output = _self_check("01", impl, "-p", "no:xdist", "--tb=line", first_failure_only=False)
+    failed = output.count("\nFAILED ")
+    said = [line for line in output.splitlines() if line.startswith("E ")]  # --tb=line: each failure's error once
+    full = sum("it used 10 s of CPU without listening, busy at start (an endless loop at import?)" in line
+               for line in said)
+    short = sum("it used 2 s of CPU without listening, busy at start as in the first check that started it" in line
+                for line in said)
+    assert failed >= 2, f"the check needs two checks that start the API; the run said:\n{output[-3000:]}"
+    assert (full, short) == (1, failed - 1), (
+        f"the first check that starts a looping API waits out the whole CPU budget; each later one, knowing the same "
+        f"files looped, gives up after 2 s of CPU. Of {failed} failures, {full} said 10 s and {short} said 2 s:\n"
+        f"{output[-4000:]}")

@@ -329,17 +329,18 @@ def python_argv(*args: str) -> list[str]:
 START_CPU_BUDGET = 10.0
 
 
-def wait_for_port(child: Child, port: int, timeout: float) -> None:
+def wait_for_port(child: Child, port: int, timeout: float, cpu_budget: float = START_CPU_BUDGET) -> None:
     """Wait until `child` listens on `port`. An answer from any other program on that port is not taken for it."""
     __tracebackhide__ = True
     deadline = time.monotonic() + timeout
-    next_look = time.monotonic() + 1.0
+    look_every = min(1.0, cpu_budget / 4)
+    next_look = time.monotonic() + look_every
     while time.monotonic() < deadline:
-        if time.monotonic() > next_look:  # a look at /proc costs more than a connect: once a second is enough
-            next_look += 1.0
-            if child.alive() and child.cpu_seconds() > START_CPU_BUDGET:
-                raise ChildFailed(child, f"{child.name} did not answer on port {port}: it used {START_CPU_BUDGET:.0f} s"
-                                         " of CPU without listening, busy at start (an endless loop at import?)")
+        if time.monotonic() > next_look:  # a look at /proc costs more than a connect: not at every connect
+            next_look += look_every
+            if child.alive() and child.cpu_seconds() > cpu_budget:
+                raise BusyAtStart(child, f"{child.name} did not answer on port {port}: it used {cpu_budget:.0f} s of "
+                                         "CPU without listening, busy at start (an endless loop at import?)")
         if not child.alive():
             if child.process.returncode < 0:  # killed: its last words, and the harness's note on why, come just after
                 child.output.close(timeout=1.0)
@@ -374,6 +375,10 @@ class ChildFailed(RuntimeError):
                f"{output.head // MiB} MiB and the last {output.tail_cap // KiB} KiB).\n" if output.dropped else "")
         super().__init__(f"{message}.\n{cut}The last lines it printed:\n{tail or '(nothing)'}")
         self.child = child
+
+
+class BusyAtStart(ChildFailed):
+    """A program spent its start's CPU budget without listening."""
 
 
 class PortTaken(ChildFailed):

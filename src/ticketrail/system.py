@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from ticketrail import notdone, procs, startup, timings
-from ticketrail.procs import Child, ChildFailed, PortTaken, free_port, python_argv, wait_for_port
+from ticketrail.procs import BusyAtStart, Child, ChildFailed, PortTaken, free_port, python_argv, wait_for_port
 from ticketrail.sandbox import Sandbox, Sweep
 
 PORT_ATTEMPTS = 3
@@ -21,6 +21,9 @@ HOPELESS_PERIOD = 0.5
 PRINTED_LINES = 20  # of a program's own output shown beside its crash
 EARLY_SECONDS = 5.0  # a program that died this soon after its start, before its main block ran, died starting
 BUSY_SHARE = 0.8  # of its time since it started, running or ready to run: one that waits never comes near
+# Once an API spent procs.START_CPU_BUDGET at start without listening, the same files in a later check of the run
+# get this much: still three times what its imports take, and a loop at import costs each check 2 s, not 10.
+BUSY_AGAIN_CPU_BUDGET = 2.0
 # Where a jailed program finds the world's socket: the world learns from the kernel who called, never from a header.
 JAILED_WORLD_SOCKET = "/run/ticketrail/world.sock"
 
@@ -45,16 +48,24 @@ def tell_once_across(folder: str | None) -> None:
     _told_folder = Path(folder) if folder else None
 
 
+def _told_file(headline: str) -> Path:
+    return _told_folder / hashlib.sha256(headline.encode()).hexdigest()
+
+
 def _first_telling(headline: str) -> bool:
     if _told_folder is None:
         first = headline not in _told
         _told.add(headline)
         return first
     try:
-        os.close(os.open(_told_folder / hashlib.sha256(headline.encode()).hexdigest(), os.O_CREAT | os.O_EXCL, 0o600))
+        os.close(os.open(_told_file(headline), os.O_CREAT | os.O_EXCL, 0o600))
         return True
     except FileExistsError:
         return False
+
+
+def _told_before(headline: str) -> bool:
+    return headline in _told if _told_folder is None else _told_file(headline).exists()
 
 
 def _role(child: Child) -> str:
@@ -175,6 +186,8 @@ class System:
                   access_log: bool = False, **env: str) -> Api:
         __tracebackhide__ = True
         self._require(f"{module}.py")
+        busy_before = f"busy at start: {self.source_dir / module}.py"
+        cpu_budget = BUSY_AGAIN_CPU_BUDGET if _told_before(busy_before) else procs.START_CPU_BUDGET
         for attempt in range(1, PORT_ATTEMPTS + 1):
             chosen = port or free_port()
             argv = python_argv("-m", "uvicorn", f"{module}:app", "--host", "127.0.0.1", "--port", str(chosen),
@@ -183,8 +196,15 @@ class System:
                 argv.append("--no-access-log")
             child = self.start(f"api ({module}.py)", argv, **env)
             try:
-                wait_for_port(child, chosen, ready_timeout)
+                wait_for_port(child, chosen, ready_timeout, cpu_budget=cpu_budget)
                 break
+            except BusyAtStart:
+                if _first_telling(busy_before):
+                    raise
+                raise BusyAtStart(child, f"{child.name} did not answer on port {chosen}: it used {cpu_budget:.0f} s of "
+                                         "CPU without listening, busy at start as in the first check that started it "
+                                         f"(given {procs.START_CPU_BUDGET:.0f} s there; an endless loop at import?)"
+                                  ) from None
             except ChildFailed as error:
                 # Another program took the free port first: the API is not to blame, so it gets another.
                 taken = isinstance(error, PortTaken) or "address already in use" in child.log().lower()
