@@ -329,7 +329,8 @@ def python_argv(*args: str) -> list[str]:
 START_CPU_BUDGET = 10.0
 
 
-def wait_for_port(child: Child, port: int, timeout: float, cpu_budget: float = START_CPU_BUDGET) -> None:
+def wait_for_port(child: Child, port: int, timeout: float, cpu_budget: float = START_CPU_BUDGET,
+                  busy_note: str = "") -> None:
     """Wait until `child` listens on `port`. An answer from any other program on that port is not taken for it."""
     __tracebackhide__ = True
     deadline = time.monotonic() + timeout
@@ -340,7 +341,7 @@ def wait_for_port(child: Child, port: int, timeout: float, cpu_budget: float = S
             next_look += look_every
             if child.alive() and child.cpu_seconds() > cpu_budget:
                 raise BusyAtStart(child, f"{child.name} did not answer on port {port}: it used {cpu_budget:.0f} s of "
-                                         "CPU without listening, busy at start (an endless loop at import?)")
+                                         f"CPU without listening, busy at start{busy_note} (an endless loop at import?)")
         if not child.alive():
             if child.process.returncode < 0:  # killed: its last words, and the harness's note on why, come just after
                 child.output.close(timeout=1.0)
