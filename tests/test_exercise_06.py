@@ -33,7 +33,9 @@ CAUGHT_BY = audit.load(audit.audit_path(KIT, "06"), "06").caught_by()
 
 # What each failure must say, checked on the same grading: caught for its bug, in words of what was observed.
 WORDS: dict[str, dict[str, list[str]]] = {
-    "sleep_loop": {DAY: ["sleeps 300 s"], TWO: ["sleeps 300 s"]},
+    # Stopped by the still-watch (no scheduler woke up for 5 s), not by the 20 s deadline.
+    "sleep_loop": {DAY: ["sleeps 300 s", "no scheduler woke up even once"],
+                   TWO: ["sleeps 300 s", "no scheduler woke up even once"]},
     "poll_ignores_environment": {DAY: ["SCHEDULER_POLL_SECONDS=0.02", "read the poll interval from the environment"]},
     "check_then_set": {TWO: ["A GET followed by a SET is not a claim"]},
     "catch_up_every_tick": {CATCH_UP: ["one per missed tick"]},

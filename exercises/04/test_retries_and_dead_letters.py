@@ -15,7 +15,7 @@ import pytest
 from ticketrail.checks.contract import replay
 from ticketrail.checks.jobs import DEAD, EMAIL_QUEUE, EMAIL_TASK, clip_job
 from ticketrail.checks.ledger import describe_calls, wait_for_held_call
-from ticketrail.checks.rail import dead_entries, dead_entry_of, describe_rail
+from ticketrail.checks.rail import Nowhere, dead_entries, dead_entry_of, describe_rail
 from ticketrail.checks.retry import POISON_TEXT, JobWatch, Knobs, confirm_order
 from ticketrail.checks.workers import cpu_seconds, kill_worker, wakeups
 from ticketrail.waiting import wait_until
@@ -84,7 +84,18 @@ def test_an_unreadable_message_goes_to_the_dead_letters_and_the_next_job_still_r
     job = JobWatch(api, redis_client, world, confirm_order(api, 44), 44)
     job.wait_for(["SUCCESS"], 15, f"An unreadable message ({POISON_TEXT!r}) was ahead of this job on the rail.")
     assert worker.alive(), f"The worker {worker.describe_exit()} after the unreadable message."
-    wait_until(lambda: any(POISON_TEXT in e for e in dead_entries(redis_client)), 10,
+    nowhere = Nowhere(redis_client, POISON_TEXT)
+
+    def dead_lettered() -> bool:
+        if any(POISON_TEXT in e for e in dead_entries(redis_client)):
+            return True
+        if nowhere.seconds() >= 2:
+            pytest.fail(f"The unreadable message was taken off the rail and dropped: it is on no list, not on {DEAD}. "
+                        "Set it aside on the dead letters, with its text, so that an operator can see what arrived "
+                        f"(README task 3).\n{describe_rail(redis_client)}", pytrace=False)
+        return False
+
+    wait_until(dead_lettered, 10,
                lambda: f"The unreadable message should be on {DEAD}, with its text.\n{describe_rail(redis_client)}")
 
 
@@ -126,10 +137,22 @@ def test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_worker(sy
     kill_worker(first)
     world.release(EMAIL_TASK)
     system.start_program("worker.py", name="worker 2")
-    job.wait_for(["SUCCESS"], 3 * knobs.lease + 20, (
+    nowhere = Nowhere(redis_client, job.job_id)
+
+    def lost() -> None:
+        if nowhere.seconds() >= knobs.lease + 2:
+            pytest.fail(
+                f"Worker 1 was killed (SIGKILL) in the middle of the email, and since then its job has been on no "
+                f"list of the rail for {knobs.lease + 2:g} s: not on {EMAIL_QUEUE}, any jobs:email:processing* list, "
+                "the delayed set or the dead letters. Taken with plain BRPOP, it lived only in the dead worker's memory and nothing can bring it "
+                "back. Take it with BRPOPLPUSH into the worker's processing list, and let a reaper return the "
+                f"jobs of workers whose heartbeat stopped (README task 6, §3.2).\n{job.describe()}", pytrace=False)
+
+    # The heartbeat expires within a lease of the kill, and a reaper runs at least once per lease (README).
+    job.wait_for(["SUCCESS"], 3 * knobs.lease + 8, (
         "Worker 1 was killed (SIGKILL) in the middle of the email. Its job should return to the rail when its lease "
         "runs out, and worker 2 should finish it (§3.2)."
-    ))
+    ), also=lost)
     wait_quiet(world, 1.0, 10)
     sent = sum(c.effective for c in job.calls())
     assert sent == 1, f"The customer got {sent} emails.\n{describe_calls(job.calls())}"

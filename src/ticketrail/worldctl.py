@@ -18,6 +18,8 @@ from ticketrail.procs import Child, Limits, MiB, free_port, wait_for_port
 from ticketrail.world import TOKEN_HEADER
 
 CLOCK_SLICE = 0.5  # seconds of one long poll on the held clock
+# Given how many reads of the clock wait, why the rest will not come (the wait then ends at once), or None.
+Away = Callable[[int], "str | None"]
 
 
 @dataclass
@@ -124,21 +126,23 @@ class WorldControl:
         """Let the waiting reads go, after setting the clock to `at` when it is given."""
         return self._post("/_clock", {"release": True} if at is None else {"release": True, "set": at})["now"]
 
-    def clock_readers_waiting(self, at_least: int = 0, timeout: float = 0.0) -> int:
+    def clock_readers_waiting(self, at_least: int = 0, timeout: float = 0.0, away: Away | None = None) -> int:
         """How many reads of the held clock are waiting; with `at_least`, first wait up to `timeout` s for that many."""
-        return self._clock_until({}, at_least, timeout)
+        return self._clock_until({}, at_least, timeout, away)
 
-    def step_clock(self, at: float | None = None, readers: int = 0, timeout: float = 0.0) -> int:
+    def step_clock(self, at: float | None = None, readers: int = 0, timeout: float = 0.0,
+                   away: Away | None = None) -> int:
         """Let the waiting reads see the clock (set to `at` when given), hold it again, and wait up to
         `timeout` s until `readers` reads wait again: the readers are done with this move. Returns how many wait."""
         move = {"release": True, "hold": True}
-        return self._clock_until(move if at is None else {**move, "set": at}, readers, timeout)
+        return self._clock_until(move if at is None else {**move, "set": at}, readers, timeout, away)
 
     @timings.waits("early")
-    def _clock_until(self, move: dict, readers: int, timeout: float) -> int:
+    def _clock_until(self, move: dict, readers: int, timeout: float, away: Away | None) -> int:
         """Make `move`, then long-poll until `readers` reads of the clock wait, or `timeout`. The poll comes in
         slices: between two, a wait no program can end any more (one died, or reached work the starter marks
-        as not done yet) gives up at once instead of running to its deadline."""
+        as not done yet), or one `away` says the readers stay away from, gives up at once instead of running to
+        its deadline."""
         __tracebackhide__ = True
         deadline = time.monotonic() + timeout
         piece = min(timeout, CLOCK_SLICE)
@@ -147,6 +151,8 @@ class WorldControl:
             if why := waiting.hopeless():
                 raise waiting.WaitTimeout(f"{why}\n\nWhat the check was waiting for: {readers} program(s) back at "
                                           f"the shop's clock to read it; {found} were.")
+            if away is not None and (why := away(found)):
+                raise waiting.WaitTimeout(why)
             piece = min(left, CLOCK_SLICE)
             found = self._clock({"readers": readers, "timeout": piece}, piece)
         return found

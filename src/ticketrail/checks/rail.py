@@ -88,6 +88,24 @@ def holders_of(r: redis.Redis, job_id: str) -> list[str]:
     return [key for key, items in held if any(job_id in item for item in items)]
 
 
+class Nowhere:
+    """For how long `needle` (a job id, a message's text) has been on no key of the rail, counted from the first
+    look that missed it. Every move the contract asks for is one atomic step (BRPOPLPUSH, LMOVE, MULTI), so what
+    stays off every list for seconds was dropped, and no worker or reaper will ever see it again."""
+
+    def __init__(self, r: redis.Redis, needle: str) -> None:
+        self.r, self.needle = r, needle
+        self._since: float | None = None
+
+    def seconds(self) -> float:
+        if holders_of(self.r, self.needle):
+            self._since = None
+            return 0.0
+        if self._since is None:
+            self._since = time.monotonic()
+        return time.monotonic() - self._since
+
+
 def wait_for_empty_processing(r: redis.Redis, timeout: float, why: str) -> None:
     __tracebackhide__ = True
     wait_until(lambda: not any(processing_lists(r).values()), timeout, lambda: f"{why}\n{describe_rail(r)}")

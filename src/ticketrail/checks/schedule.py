@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 import redis
 
 from ticketrail.checks.jobs import parse_job, parse_time
+from ticketrail import procfs
 from ticketrail.childcall import CallResult
 from ticketrail.procs import Child
 from ticketrail.system import System
@@ -39,6 +40,11 @@ JOB_TIMEOUT = 20.0  # for a due job to reach the list
 # takes this long or longer, over the first moves, is not polling as often as the environment says.
 SLOW_POLL_MOVES = 10
 SLOW_POLL_SECONDS = 0.5
+# Every scheduler still this long (not one thread woke up: procfs.scheduled_nanoseconds), while some are not
+# waiting at the clock: those sleep or wait somewhere else, hundreds of polls long, and the wait ends then rather
+# than at READ_TIMEOUT. Load cannot fake it: a thread whose sleep ends is queued and run within milliseconds.
+STILL_SECONDS = 5.0
+STILL_POLLS = 250
 
 # The wall clock of next_due checks: far from every `after` they pass, so reading it shows.
 FROZEN_WALL_CLOCK = "2026-07-01T12:00:00+00:00"
@@ -173,7 +179,8 @@ class ClockedSchedulers:
     def wait_for_readers(self, after: str, timeout: float = READ_TIMEOUT) -> None:
         """Every running scheduler is waiting to read the clock."""
         __tracebackhide__ = True
-        waiting = self.world.clock_readers_waiting(at_least=len(self.schedulers), timeout=timeout)
+        waiting = self.world.clock_readers_waiting(at_least=len(self.schedulers), timeout=timeout,
+                                                   away=self._away_watch(after, timeout))
         if waiting < len(self.schedulers):
             raise AssertionError(self._not_back(after, waiting, timeout))
 
@@ -183,7 +190,8 @@ class ClockedSchedulers:
         __tracebackhide__ = True
         wanted = len(self.schedulers)
         began = time.monotonic()
-        waiting = self.world.step_clock(None if moment is None else moment.timestamp(), wanted, READ_TIMEOUT)
+        waiting = self.world.step_clock(None if moment is None else moment.timestamp(), wanted, READ_TIMEOUT,
+                                        away=self._away_watch(after, READ_TIMEOUT))
         self.now = moment or self.now
         if waiting < wanted:
             raise AssertionError(self._not_back(after, waiting, READ_TIMEOUT))
@@ -233,13 +241,40 @@ class ClockedSchedulers:
         )
         self.check_jobs(expected)
 
-    def _not_back(self, after: str, waiting: int, timeout: float) -> str:
+    def _away_watch(self, after: str, timeout: float) -> Callable[[int], str | None]:
+        """For one wait at the clock: the failure once every scheduler has been still for the still time while
+        some are not waiting at the clock, else None."""
+        still_for = max(STILL_SECONDS, STILL_POLLS * self.poll_seconds)
+        last: tuple[int, ...] = ()
+        since = time.monotonic()
+
+        def away(waiting: int) -> str | None:
+            nonlocal last, since
+            now = time.monotonic()
+            seen = tuple(procfs.scheduled_nanoseconds(procfs.group_members(child.pid)) for child in self.schedulers)
+            if seen != last:
+                last, since = seen, now
+                return None
+            if waiting >= len(self.schedulers) or now - since < still_for:
+                return None
+            return self._not_back(after, waiting, timeout, still=now - since)
+
+        return away
+
+    def _not_back(self, after: str, waiting: int, timeout: float, still: float | None = None) -> str:
         wanted = len(self.schedulers)
+        gave_up = (
+            f"waited for {wanted} scheduler{'s' if wanted > 1 else ''} to come back and read it with sync.now(); "
+            f"{waiting or 'none'} did, and for {still:.0f} s no scheduler woke up even once, so "
+            f"{'the others sleep' if waiting else 'they sleep'} or wait somewhere else, far longer than "
+            f"SCHEDULER_POLL_SECONDS={self.poll_seconds:g} s (the check stops there rather than waiting "
+            f"{timeout:.0f} s)." if still is not None else
+            f"waited {timeout:.0f} s for {wanted} scheduler{'s' if wanted > 1 else ''} to come back and read it "
+            f"with sync.now(); {waiting or 'none'} did."
+        )
         return (
-            f"{after}, the check held the shop's clock and waited {timeout:.0f} s for {wanted} "
-            f"scheduler{'s' if wanted > 1 else ''} to come back and read it with sync.now(); "
-            f"{waiting or 'none'} did. A scheduler reads the shop's clock every SCHEDULER_POLL_SECONDS and "
-            "enqueues whatever is due then. One that sleeps 300 s between runs keeps its own stopwatch "
+            f"{after}, the check held the shop's clock and {gave_up} A scheduler reads the shop's clock every "
+            "SCHEDULER_POLL_SECONDS and enqueues whatever is due then. One that sleeps 300 s between runs keeps its own stopwatch "
             "instead: it drifts from the clock (each run takes time on top of the sleep), starts from zero "
             "whenever the program restarts, and cannot notice a tick it slept through (lecture §1.3, README "
             "task 2). Each scheduler's state and the end of its log:\n" + self.describe()
