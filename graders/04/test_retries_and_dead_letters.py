@@ -614,11 +614,22 @@ def test_a_frozen_worker_loses_its_job_to_another_and_its_late_failure_changes_n
         wait_until(lambda: [c for c in job.calls() if c.seq == held.seq and c.outcome == "failed"], 10,
                    lambda: "The frozen worker's email call should have failed.\n" + describe_calls(job.calls()))
         system.start_program("worker.py", name="worker 2")
-        job.wait_for(["SUCCESS"], 3 * knobs.lease + 20, (
+        should = (
             f"Worker 1 froze (SIGSTOP) in the middle of the email. Its heartbeat stopped with it, so after "
             f"LEASE_SECONDS={knobs.lease:g} its job should go to worker 2 and succeed; a job must not stay "
             "STARTED forever behind a worker that stopped (RQ #2015, arq #343)."
-        ))
+        )
+        nowhere = Nowhere(redis_client, job.job_id)
+
+        def held_only_by_the_frozen_worker() -> None:
+            if nowhere.seconds() >= knobs.lease + 2:
+                pytest.fail(f"{should} But for {knobs.lease + 2:g} s the job has been on no list of the rail: "
+                            "taken with plain BRPOP, it lives only in the frozen worker's memory, where no other "
+                            "worker can take it over. Take it with BRPOPLPUSH into the worker's processing list, "
+                            f"which a reaper empties once the worker's heartbeat has expired.\n{job.describe()}",
+                            pytrace=False)
+
+        job.wait_for(["SUCCESS"], 3 * knobs.lease + 20, should, also=held_only_by_the_frozen_worker)
     finally:
         frozen.signal(signal.SIGCONT)
     wait_until(lambda: process_state(frozen.pid) != "T", 5, lambda: "Worker 1 did not resume after SIGCONT.")
