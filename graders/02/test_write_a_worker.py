@@ -37,6 +37,9 @@ FROZEN = "2031-07-09T18:45:12.250000+00:00"
 IDLE_SECONDS = 6.0
 # How long three freshly started workers get to take a job each.
 SHARE_SECONDS = 30.0
+# With every email held, a job taken stays taken: a rail empty this long while fewer than three workers send
+# means the jobs went to fewer hands, and no other worker will ever find one.
+EMPTY_RAIL_SECONDS = 5.0
 # How long an idle worker is watched: it should spend it blocked in BRPOP.
 IDLE_WINDOW = 3.0
 
@@ -157,9 +160,18 @@ def test_three_workers_send_every_email_exactly_once_and_share_the_work(system, 
     def sending() -> set:
         return {c.caller_pid for c in email_calls(world) if c.outcome == "running"}
 
+    empty_since: dict[str, float] = {}
+
+    def rail_emptied() -> bool:
+        if redis_client.llen(EMAIL_QUEUE):
+            empty_since.clear()
+            return False
+        return time.monotonic() - empty_since.setdefault("at", time.monotonic()) >= EMPTY_RAIL_SECONDS
+
+    began = time.monotonic()
     try:
-        happens_within(lambda: len(sending()) >= 3 or not any_alive(workers), SHARE_SECONDS)
-        busy = sending()
+        happens_within(lambda: len(sending()) >= 3 or not any_alive(workers) or rail_emptied(), SHARE_SECONDS)
+        busy, waited, rail_was_empty = sending(), time.monotonic() - began, rail_emptied()
     finally:
         world.release(EMAIL_TASK)
     wait_for_emails(world, orders, timeout=30, workers=workers, r=redis_client)
@@ -175,8 +187,11 @@ def test_three_workers_send_every_email_exactly_once_and_share_the_work(system, 
     )
     assert len(busy) >= 3, (
         f"Three workers started with {len(orders)} jobs on the rail, and the email service held every email "
-        f"open. After {SHARE_SECONDS:.0f} s, only {len(busy)} process{'es were' if len(busy) != 1 else ' was'} "
-        "sending one; the other workers found nothing to do. A worker takes one job at a time and leaves "
+        f"open. After {waited:.0f} s, only {len(busy)} process{'es were' if len(busy) != 1 else ' was'} "
+        "sending one; the other workers found nothing to do"
+        + (f" (the rail had been empty for {EMPTY_RAIL_SECONDS:.0f} s: all {len(orders)} jobs were taken). "
+           if rail_was_empty else ". ")
+        + "A worker takes one job at a time and leaves "
         "the rest on the rail for the others: more cooks, more pizzas (lecture §3.5).\n"
         + describe_workers(workers)
     )
