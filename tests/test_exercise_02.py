@@ -45,7 +45,8 @@ CAUGHT_BY = audit.load(audit.audit_path(KIT, "02"), "02").caught_by()
 # What each known-wrong solution's failure must say, grader by grader: the words name what was observed.
 WORDS = {
     "lrange_then_del": {THREE_WORKERS: ["more than once", "BRPOP", "§3.5"]},
-    "takes_the_whole_rail": {THREE_WORKERS: ["only 1 process", "one job at a time"]},
+    # Ended by the empty rail, not by the 30 s deadline.
+    "takes_the_whole_rail": {THREE_WORKERS: ["only 1 process", "one job at a time", "the rail had been empty"]},
     "dies_mid_job_on_sigterm": {SIGTERM: ["SIGTERM", "in the middle of the job", "§3.5"]},
     "crashes_when_idle": {IDLE: ["empty rail", "socket_timeout", "timeout=1"]},
     "sigterm_flag_never_wakes": {IDLE: ["still running", "stop flag"]},

@@ -50,7 +50,7 @@ WORDS: dict[str, dict[str, list[str]]] = {
     "retry_forever": {DEAD_AFTER_MAX_ATTEMPTS: ["was not DEAD"]},
     "one_attempt_too_many": {DEAD_AFTER_MAX_ATTEMPTS: ["one attempt too many"]},
     "dead_letter_without_attempts": {DEAD_AFTER_MAX_ATTEMPTS: ["The dead letter should carry"]},
-    "poison_dropped": {POISON: ["should end on jobs:email:dead"]},
+    "poison_dropped": {POISON: ["should end on jobs:email:dead", "off the rail and dropped it"]},
     "poison_without_raw": {POISON: ['{"raw": "<its text>"']},
     "poison_not_a_job_crashes": {POISON: ["AttributeError", "not a job"]},
     "replay_keeps_attempts": {REPLAY: ["A replay starts the job afresh"]},
@@ -153,6 +153,9 @@ def test_the_starter_earns_nothing_and_is_told_which_task_is_not_done(grade):
     assert result.score == 0, explain(result)
     schedule = next(t for t in result.tests if t.name == SCHEDULE)
     assert "Task 1 is not done yet" in schedule.message, schedule.message
+    # The starter takes jobs with plain BRPOP: the frozen worker's job is on no list, said then, not at the deadline.
+    frozen = next(t for t in result.tests if t.name == FROZEN_WORKER)
+    assert "has been on no list of the rail" in frozen.message, frozen.message
 
 
 def test_the_words_of_each_failure_belong_to_a_grader_the_audit_names_for_it():

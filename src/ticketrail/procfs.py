@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Iterator
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -82,22 +83,28 @@ def runnable_seconds(pid: int) -> float:
         return 0.0
 
 
-def scheduled_nanoseconds(pid_list: list[int]) -> int:
-    """Time every thread of these processes spent running or queued to run, from each thread's schedstat. It
-    moves whenever any of them wakes up, however busy the machine; it stands still while all of them sleep."""
-    total = 0
+def thread_folders(pid_list: list[int]) -> Iterator[str]:
+    """/proc/PID/task/TID of every thread of these processes (those that ended meanwhile left out)."""
     for pid in pid_list:
         try:
             threads = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
         for thread in threads:
-            try:
-                with open(f"/proc/{pid}/task/{thread}/schedstat") as schedstat:
-                    running, waiting, _ = schedstat.read().split()
-                total += int(running) + int(waiting)
-            except (OSError, ValueError):
-                continue
+            yield f"/proc/{pid}/task/{thread}"
+
+
+def scheduled_nanoseconds(pid_list: list[int]) -> int:
+    """Time every thread of these processes spent running or queued to run, from each thread's schedstat. It
+    moves whenever any of them wakes up, however busy the machine; it stands still while all of them sleep."""
+    total = 0
+    for folder in thread_folders(pid_list):
+        try:
+            with open(f"{folder}/schedstat") as schedstat:
+                running, waiting, _ = schedstat.read().split()
+            total += int(running) + int(waiting)
+        except (OSError, ValueError):
+            continue
     return total
 
 

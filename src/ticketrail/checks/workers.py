@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from typing import Callable, Iterable, Sequence
@@ -110,15 +109,10 @@ def wakeups(child: Child) -> int:
     of times a second; a worker blocked on Redis wakes a few times.
     """
     total = 0
-    for pid in procfs.group_members(child.pid):
+    for folder in procfs.thread_folders(procfs.group_members(child.pid)):
         try:
-            threads = os.listdir(f"/proc/{pid}/task")
-        except OSError:
+            with open(f"{folder}/status") as status:
+                total += sum(int(line.split()[1]) for line in status if "ctxt_switches:" in line)
+        except (OSError, ValueError, IndexError):
             continue
-        for thread in threads:
-            try:
-                with open(f"/proc/{pid}/task/{thread}/status") as status:
-                    total += sum(int(line.split()[1]) for line in status if "ctxt_switches:" in line)
-            except (OSError, ValueError, IndexError):
-                continue
     return total
