@@ -3,6 +3,7 @@ that name it, instead of waiting out a deadline meant for a slow machine."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -30,6 +31,6 @@ def test_exercise_04_tells_a_starter_that_a_killed_workers_job_and_an_unreadable
 def test_exercise_06_tells_a_starter_whose_schedulers_sleep_away_from_the_clock_so_after_5_s():
     output = _starter_self_check("06", "two_schedulers")
     assert "1 failed" in output, f"The check should fail on the starter:\n{output[-3000:]}"
-    assert "for 5 s no scheduler woke up even once" in output and "sleeps 300 s" in output, (
+    assert re.search(r"for [5-9] s no scheduler woke up even once", output) and "sleeps 300 s" in output, (
         f"The starter's schedulers sleep 300 s; the check should say so once none has woken for 5 s (see "
         f"ClockedSchedulers._away_watch), not after the 20 s deadline:\n{output[-3000:]}")

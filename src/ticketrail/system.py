@@ -246,9 +246,9 @@ class System:
         if found is None:
             return None
         if not _first_telling(found.headline):
-            where = f"{found.file}:{found.line}: " if found.file else ""
-            return CouldNotStart(child, f"{where}{_role(child)} could not start, of the same error as in the first "
-                                        "check that started it (its traceback is shown there)")
+            # The same line opens every check it fails, in whatever order the checks report; the traceback once.
+            return CouldNotStart(child, f"{found.headline} (the traceback is shown with the first check that "
+                                        "started it)")
         # What it printed before it died, with any traceback cut to the student's frames: the crash's own is last.
         log = child.log()
         crashes = startup.tracebacks(log)
