@@ -56,6 +56,10 @@ class Crash:
         return f"{self.headline}\n{self.traceback}" if self.traceback else self.headline
 
 
+# After a crash's line, in every check it fails but the one that told it in full.
+TOLD_ELSEWHERE = " (the traceback is shown with the first check that started it)"
+
+
 def tracebacks(text: str) -> list[Traceback]:
     """Every Python traceback in `text`, with or without its header line (a SyntaxError in the
     script python was asked to run has none), in order."""

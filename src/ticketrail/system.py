@@ -247,8 +247,7 @@ class System:
             return None
         if not _first_telling(found.headline):
             # The same line opens every check it fails, in whatever order the checks report; the traceback once.
-            return CouldNotStart(child, f"{found.headline} (the traceback is shown with the first check that "
-                                        "started it)")
+            return CouldNotStart(child, found.headline + startup.TOLD_ELSEWHERE)
         # What it printed before it died, with any traceback cut to the student's frames: the crash's own is last.
         log = child.log()
         crashes = startup.tracebacks(log)
