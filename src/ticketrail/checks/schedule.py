@@ -18,8 +18,8 @@ from typing import Callable, Iterable
 
 import redis
 
-from ticketrail.checks.jobs import parse_job, parse_time
 from ticketrail import procfs
+from ticketrail.checks.jobs import parse_job, parse_time
 from ticketrail.childcall import CallResult
 from ticketrail.procs import Child
 from ticketrail.system import System
