@@ -144,8 +144,9 @@ def test_a_job_whose_worker_is_killed_mid_email_is_finished_by_another_worker(sy
             pytest.fail(
                 f"Worker 1 was killed (SIGKILL) in the middle of the email, and since then its job has been on no "
                 f"list of the rail for {knobs.lease + 2:g} s: not on {EMAIL_QUEUE}, any jobs:email:processing* list, "
-                "the delayed set or the dead letters. Taken with plain BRPOP, it lived only in the dead worker's memory and nothing can bring it "
-                "back. Take it with BRPOPLPUSH into the worker's processing list, and let a reaper return the "
+                "the delayed set or the dead letters. Taken with plain BRPOP, it lived only in the dead worker's "
+                "memory and nothing can bring it back. Take it with BRPOPLPUSH into the worker's processing list, "
+                "and let a reaper return the "
                 f"jobs of workers whose heartbeat stopped (README task 6, §3.2).\n{job.describe()}", pytrace=False)
 
     # The heartbeat expires within a lease of the kill, and a reaper runs at least once per lease (README).
