@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from ticketrail import config, learner
+from ticketrail import config, learner, startup
 from ticketrail.grading.classview import ClassView
 from ticketrail.grading.feedback.gradescope import results_json
 from ticketrail.grading.feedback.html import feedback_html
@@ -105,3 +105,25 @@ def test_the_same_failure_in_several_tests_is_told_once_on_a_page_and_in_full_in
     assert f"The same problem as in *{learner.test_title(first)}* above." in markdown, markdown
     outputs = [test.get("output", "") for test in results_json(view, "alice")["tests"]]
     assert sum("could not start" in output for output in outputs) == 2, outputs
+
+
+CRASH_LINE = "app.py:1: SyntaxError: invalid syntax — the API could not start"
+CRASH = f"""{CRASH_LINE}
+  File "app.py", line 1
+    def broken(:
+               ^
+SyntaxError: invalid syntax"""
+
+
+def test_a_start_crash_told_in_full_by_a_later_test_is_shown_whole_once_on_a_page_and_whole_in_each_gradescope_test():
+    """Gradings run their checks side by side: the test that told the crash in full can come after one that
+    only names it. The page shows the crash and its traceback once; each Gradescope test stands alone."""
+    first, second, third = visible_names(3)
+    view = graded({first: CRASH_LINE + startup.TOLD_ELSEWHERE, second: CRASH, third: CRASH_LINE + startup.TOLD_ELSEWHERE})
+    for page in (feedback_markdown(build(view, "alice")), feedback_html(build(view, "alice"))):
+        assert page.count("the API could not start") == 1 and page.count("def broken(:") == 1, (
+            f"the crash and its traceback appear once on the page, with the first test it failed:\n{page}")
+        assert "shown with the first check" not in page, f"the page points to nothing it left out:\n{page}"
+    outputs = [test.get("output", "") for test in results_json(view, "alice")["tests"]]
+    assert sum(CRASH in output for output in outputs) == 3, (
+        f"each of the three Gradescope tests the crash failed shows it whole:\n{outputs}")

@@ -60,6 +60,27 @@ class Crash:
 TOLD_ELSEWHERE = " (the traceback is shown with the first check that started it)"
 
 
+def told_whole(messages: list[str]) -> list[str]:
+    """`messages` with each crash told elsewhere (its line and TOLD_ELSEWHERE) replaced by the message that tells
+    it in full, wherever that one stands: a surface that says a repeated message once then says the crash once,
+    and one that shows each message alone shows it whole."""
+    in_full: dict[str, str] = {}
+    for message in messages:
+        line = _first_line(message)
+        if not line.endswith(TOLD_ELSEWHERE):
+            in_full.setdefault(line, message)
+    whole = []
+    for message in messages:
+        line = _first_line(message)
+        told = line.endswith(TOLD_ELSEWHERE)
+        whole.append(in_full.get(line.removesuffix(TOLD_ELSEWHERE), message) if told else message)
+    return whole
+
+
+def _first_line(text: str) -> str:
+    return text.partition("\n")[0]
+
+
 def tracebacks(text: str) -> list[Traceback]:
     """Every Python traceback in `text`, with or without its header line (a SyntaxError in the
     script python was asked to run has none), in order."""

@@ -144,17 +144,14 @@ def summary(run: CheckRun, root: Path) -> str:
     failed = [c for c in run.checks if c.outcome != "passed"]
     if failed:
         lines += ["", "What the failing checks saw:"]
-    shown = [shown_message(c.message or c.details or c.outcome, run.student_dir) for c in failed]
     # A start crash is told in full by one check, whichever reports first: show it whole where it first appears.
-    told_in_full = {message[0]: (message, left_out) for message, left_out in shown
-                    if message and not message[0].endswith(startup.TOLD_ELSEWHERE)}
+    texts = startup.told_whole([learner.message(c.message or c.details or c.outcome) for c in failed])
     said_by: dict[str, str] = {}
-    for check, (message, left_out) in zip(failed, shown):
+    for check, text in zip(failed, texts):
+        message, left_out = shown_message(text, run.student_dir)
         name = sentence(check.name) if check.name else "collecting the checks"
         task = f" (task {check.task})" if check.task else ""
         lines += ["", f"{FAIL} {name}{task}"]
-        if message and message[0].endswith(startup.TOLD_ELSEWHERE):
-            message, left_out = told_in_full.get(message[0].removesuffix(startup.TOLD_ELSEWHERE), (message, left_out))
         # The same crash fails every check (only its port differs): say it once.
         same = re.sub(r"\d+", "N", "\n".join(message))
         if same in said_by:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ticketrail import learner
+from ticketrail import learner, startup
 from ticketrail.timeline import Timeline
 from ticketrail.grading.classview import SCORED, STATUS_WORDS, ClassView
 from ticketrail.textsafe import clean
@@ -75,12 +75,15 @@ def _exercise(view: ClassView, student: str, eid: str) -> ExerciseFeedback:
 
 def _tests(results) -> tuple[TestFeedback, ...]:
     tests, told = [], {}
-    for test in results:
+    shown = [test.visibility == "visible" and not test.passed and bool(test.message) for test in results]
+    # A start crash is told in full by one test, whichever reported first: every test it failed gets it whole.
+    words = iter(startup.told_whole([learner.message(test.message) for test, show in zip(results, shown) if show]))
+    for test, show in zip(results, shown):
         outcome = "passed" if test.passed else ("did not run" if test.outcome == "not_run" else "failed")
         message = same_as = ""
         timelines: tuple[Timeline, ...] = ()
-        if test.visibility == "visible" and not test.passed and test.message:
-            message = learner.message(test.message)
+        if show:
+            message = next(words)
             timelines = tuple(Timeline.from_json(entry) for entry in test.timelines)
             # The same failure in several tests (a program that does not start) is told once; ports differ.
             gist = re.sub(r"\d+", "N", message)
