@@ -29,7 +29,7 @@ from ticketrail.checks.workers import (
     start_workers,
     stop_workers,
 )
-from ticketrail.waiting import wait_until
+from ticketrail.waiting import Lasting, wait_until
 from ticketrail.worldctl import wait_quiet
 
 FROZEN = "2031-07-09T18:45:12.250000+00:00"
@@ -160,13 +160,10 @@ def test_three_workers_send_every_email_exactly_once_and_share_the_work(system, 
     def sending() -> set:
         return {c.caller_pid for c in email_calls(world) if c.outcome == "running"}
 
-    empty_since: dict[str, float] = {}
+    empty_rail = Lasting(lambda: not redis_client.llen(EMAIL_QUEUE))
 
     def rail_emptied() -> bool:
-        if redis_client.llen(EMAIL_QUEUE):
-            empty_since.clear()
-            return False
-        return time.monotonic() - empty_since.setdefault("at", time.monotonic()) >= EMPTY_RAIL_SECONDS
+        return empty_rail.seconds() >= EMPTY_RAIL_SECONDS
 
     began = time.monotonic()
     try:

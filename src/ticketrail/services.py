@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# The header that carries the grader's token to the world's control endpoints (/_ledger, /_faults). Here, not in
+# world.py: the harness names it too, and importing the server would cost every pytest process its web stack.
+TOKEN_HEADER = "X-World-Token"
+
 # Seconds at time_scale 1.0 (lecture §1.1). The world multiplies by its time_scale.
 DURATIONS: dict[str, float] = {
     "get_order_from_db": 0.05,

@@ -54,3 +54,21 @@ def wait_until(
 
 class WaitTimeout(AssertionError):
     """A condition a check waited for did not come true in time; the message says what was seen."""
+
+
+class Lasting:
+    """For how long `condition` has held, counted from the first look that found it true; 0 while it is false.
+    A condition the contract makes final once it holds for a while (a rail empty, a job on no list) ends a wait
+    sooner than its deadline."""
+
+    def __init__(self, condition: Callable[[], bool]) -> None:
+        self.condition = condition
+        self._since: float | None = None
+
+    def seconds(self) -> float:
+        if not self.condition():
+            self._since = None
+            return 0.0
+        if self._since is None:
+            self._since = time.monotonic()
+        return time.monotonic() - self._since

@@ -29,9 +29,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ticketrail.services import DURATIONS, order_exists, order_record
+from ticketrail.services import DURATIONS, TOKEN_HEADER, order_exists, order_record
 
-TOKEN_HEADER = "X-World-Token"
 # What a caller may make the world hold: a call's body, and the whole ledger. A flood is refused, not stored.
 MAX_BODY = 64 * 1024
 MAX_CALLS = 50_000

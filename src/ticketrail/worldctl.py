@@ -15,7 +15,7 @@ import httpx
 
 from ticketrail import timings, waiting
 from ticketrail.procs import Child, Limits, MiB, free_port, wait_for_port
-from ticketrail.world import TOKEN_HEADER
+from ticketrail.services import TOKEN_HEADER
 
 CLOCK_SLICE = 0.5  # seconds of one long poll on the held clock
 # Given how many reads of the clock wait, why the rest will not come (the wait then ends at once), or None.

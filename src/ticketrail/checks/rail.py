@@ -11,7 +11,7 @@ import redis
 from ticketrail.checks.jobs import DEAD, DELAYED, EMAIL_QUEUE, PROCESSING, describe_job, parse_job
 from ticketrail.checks.workers import describe_workers
 from ticketrail.procs import Child
-from ticketrail.waiting import wait_until
+from ticketrail.waiting import Lasting, wait_until
 from ticketrail.worldctl import WorldControl
 
 
@@ -88,22 +88,13 @@ def holders_of(r: redis.Redis, job_id: str) -> list[str]:
     return [key for key, items in held if any(job_id in item for item in items)]
 
 
-class Nowhere:
+class Nowhere(Lasting):
     """For how long `needle` (a job id, a message's text) has been on no key of the rail, counted from the first
     look that missed it. Every move the contract asks for is one atomic step (BRPOPLPUSH, LMOVE, MULTI), so what
     stays off every list for seconds was dropped, and no worker or reaper will ever see it again."""
 
     def __init__(self, r: redis.Redis, needle: str) -> None:
-        self.r, self.needle = r, needle
-        self._since: float | None = None
-
-    def seconds(self) -> float:
-        if holders_of(self.r, self.needle):
-            self._since = None
-            return 0.0
-        if self._since is None:
-            self._since = time.monotonic()
-        return time.monotonic() - self._since
+        super().__init__(lambda: not holders_of(r, needle))
 
 
 def wait_for_empty_processing(r: redis.Redis, timeout: float, why: str) -> None:
