@@ -4,6 +4,7 @@ lines, and one command line makes them; a grading run says so, and is sealed and
 from __future__ import annotations
 
 import json
+import stat
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ticketrail import bytecode
 from ticketrail.report import ReportError, ReportLine, ReportWriter, follow_report, pytest_command, read_report
 from ticketrail.report_seal import KEY_VARIABLE, ReportSeal
 from ticketrail.waiting import wait_until
@@ -203,3 +205,26 @@ def test_a_grading_command_says_so_and_drops_what_the_shell_set_and_a_check_keep
         assert "--noconftest" in command.argv and command.argv[command.argv.index("-c") + 1] == str(
             tmp_path / "pyproject.toml"), "every run uses the kit's own ini and no conftest.py"
         assert "--student-user" not in command.argv, "whether student code is sandboxed follows from the grading flag"
+
+
+def test_a_run_where_the_shell_forbids_bytecode_keeps_it_in_the_kits_own_cache_folder(monkeypatch, tmp_path):
+    """A grading starts dozens of interpreters; without bytecode each compiles the kit again (a third of its CPU).
+    The user's trees stay free of __pycache__ as PYTHONDONTWRITEBYTECODE asks; the cache is its owner's alone."""
+    monkeypatch.setattr(bytecode, "cache_folder", lambda name: tmp_path / "cache" / name)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    args = (tmp_path, tmp_path / "graders" / "01", "starter", tmp_path / "report.jsonl")
+    for command in (pytest_command(*args, grading=True), pytest_command(*args, grading=False, shell_environment=True)):
+        assert "PYTHONDONTWRITEBYTECODE" not in command.env, "the kit's interpreters write their bytecode"
+        assert command.env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache" / "bytecode"), command.env
+    folder = tmp_path / "cache" / "bytecode"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700, "no other user may read the graders' bytecode or plant any"
+
+    folder.chmod(0o755)
+    shared = pytest_command(*args, grading=True)
+    assert shared.env.get("PYTHONDONTWRITEBYTECODE") == "1" and "PYTHONPYCACHEPREFIX" not in shared.env, (
+        "a cache folder other users can read is not used: the shell's choice stands")
+
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    default = pytest_command(*args, grading=True)
+    assert "PYTHONPYCACHEPREFIX" not in default.env, "where bytecode is written as usual, nothing changes"

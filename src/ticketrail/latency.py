@@ -25,6 +25,7 @@ from typing import Callable, Iterator
 import httpx
 
 from ticketrail import timings
+from ticketrail.caches import cache_folder
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,9 @@ def _answered(response: httpx.Response) -> httpx.Response:
 
 
 def lock_folder() -> Path:
-    """Where the measurement lock lives. As root: a root-only folder, so a student's program (another uid)
-    can neither open the lock file nor hold it to stall every grading on the machine. Otherwise the user's
-    own cache: there a student's programs already run as the user, and no other user shares it."""
-    if os.geteuid() == 0:
-        return Path("/var/cache/ticketrail/latency")
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "ticketrail" / "latency"
+    """Where the measurement lock lives: as root a root-only folder, so that a student's program (another uid) can
+    neither open the lock file nor hold it to stall every grading on the machine."""
+    return cache_folder("latency")
 
 
 def _open_lock(folder: Path) -> int:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
-from ticketrail import procfs
+from ticketrail import bytecode, procfs
 from ticketrail._libc import die_with_parent
 from ticketrail.report_seal import KEY_VARIABLE, ReportSeal
 
@@ -169,6 +169,7 @@ def pytest_command(kit_root: Path, tests: Path, impl: Path | str, report: Path, 
     argv += [part for option, value in options.items() if value for part in (option, str(value))]
     env = dict(os.environ) if shell_environment else {
         name: value for name, value in os.environ.items() if not name.startswith(_SHELL_ONLY)}
+    env = bytecode.kept(env)
     key = None
     if grading:
         argv.append("--ticketrail-grading")

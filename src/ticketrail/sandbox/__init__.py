@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterable
 
 from ticketrail import procs
+from ticketrail.caches import ROOT_CACHE
 from ticketrail.sandbox import jail
 from ticketrail._libc import PR_SET_CHILD_SUBREAPER, libc
 from ticketrail.sandbox.errors import SandboxError
@@ -51,7 +52,7 @@ from ticketrail.sandbox.uids import (
     remove_files_of,
 )
 
-ROOT = Path("/var/cache/ticketrail")
+ROOT = ROOT_CACHE
 
 __all__ = ["POOL_SIZE", "POOL_STARTS", "SECRETS", "Sandbox", "SandboxError", "Sweep", "activate", "isolate_network",
            "processes_of", "readable_by", "seal", "_account_exists"]

@@ -5,6 +5,7 @@ A venv's interpreter often lives under /root (0700), which the sandbox's uid cou
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import os
 import shutil
@@ -92,6 +93,10 @@ def _build_runtime(root: Path, target: Path, sources: _RuntimeSources, user: tup
         _link_tree(sources.site, site, lambda name: name.startswith(SITE_SKIP_PREFIXES) or name.endswith(".pth")
                    or name == "__pycache__")
         _link_tree(sources.package, site / "ticketrail", lambda name: name == "__pycache__")
+        # Its programs run with -B and the kit's source tree may hold no bytecode (PYTHONDONTWRITEBYTECODE): without
+        # this, every world, broker and student program would compile the kit's modules again at start.
+        if not compileall.compile_dir(site / "ticketrail", quiet=1, workers=1):
+            raise SandboxError(f"the kit's modules in {site / 'ticketrail'} do not compile")
         for folder, _, _ in os.walk(staging):
             os.chmod(folder, 0o755)
         check_runtime(str(staging / "bin" / sources.executable.name), *user)
