@@ -29,3 +29,11 @@ def kept(env: dict[str, str]) -> dict[str, str]:
         return env  # another user could read the graders' bytecode there, or plant some for the grader to run
     kept = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
     return {**kept, "PYTHONPYCACHEPREFIX": str(folder)}
+
+
+def keep_for_children() -> None:
+    """The children this process starts from now on (pytest-xdist's workers) keep their bytecode as `kept` says."""
+    env = kept(dict(os.environ))
+    if "PYTHONDONTWRITEBYTECODE" not in env:
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.update(env)

@@ -15,6 +15,7 @@ from typing import Callable
 
 import pytest
 
+from ticketrail import bytecode
 from ticketrail.kit import TEST_FOLDERS, exercise_of
 
 SIDE_BY_SIDE = 3
@@ -47,6 +48,7 @@ def spread(config: pytest.Config, start_crash: Callable[[str], object]) -> str |
         config.option.dist = "load"
     if config.getoption("dist") == "no" or not config.getoption("tx"):
         return None
+    bytecode.keep_for_children()  # each worker would otherwise compile the kit and rewrite its asserts again
     told = tempfile.mkdtemp(prefix="ticketrail-told-")
     config.pluginmanager.register(_Controller(told, start_crash), "ticketrail-spread")
     return told
