@@ -25,8 +25,8 @@ PACKAGE = Path(ticketrail.__file__).parent
 # student's client, the report and the runner that scores it. A module the graders' pytest imports belongs here
 # (tests/test_versions.py holds the list to that).
 VERDICT_HARNESS = (
-    "__init__.py", "_libc.py", "checks", "childcall.py", "config.py", "fakeserver.py", "kit.py", "latency.py",
-    "notdone.py", "plugin.py", "procfs.py", "procs.py", "redisd.py", "report.py", "report_seal.py", "sandbox",
+    "__init__.py", "_libc.py", "bytecode.py", "caches.py", "checks", "childcall.py", "config.py", "fakeserver.py",
+    "kit.py", "latency.py", "notdone.py", "plugin.py", "procfs.py", "procs.py", "redisd.py", "report.py", "report_seal.py", "sandbox",
     "services.py", "shop", "spread.py", "startup.py", "system.py", "timeline.py", "timings.py", "waiting.py",
     "world.py", "worldctl.py", "grading/__init__.py", "grading/runner.py",
 )
