@@ -95,7 +95,7 @@ def _build_runtime(root: Path, target: Path, sources: _RuntimeSources, user: tup
         _link_tree(sources.package, site / "ticketrail", lambda name: name == "__pycache__")
         # Its programs run with -B and the kit's source tree may hold no bytecode (PYTHONDONTWRITEBYTECODE): without
         # this, every world, broker and student program would compile the kit's modules again at start.
-        if not compileall.compile_dir(site / "ticketrail", quiet=1, workers=1):
+        if not compileall.compile_dir(site / "ticketrail", quiet=1):
             raise SandboxError(f"the kit's modules in {site / 'ticketrail'} do not compile")
         for folder, _, _ in os.walk(staging):
             os.chmod(folder, 0o755)

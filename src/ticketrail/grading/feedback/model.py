@@ -75,15 +75,13 @@ def _exercise(view: ClassView, student: str, eid: str) -> ExerciseFeedback:
 
 def _tests(results) -> tuple[TestFeedback, ...]:
     tests, told = [], {}
-    shown = [test.visibility == "visible" and not test.passed and bool(test.message) for test in results]
     # A start crash is told in full by one test, whichever reported first: every test it failed gets it whole.
-    words = iter(startup.told_whole([learner.message(test.message) for test, show in zip(results, shown) if show]))
-    for test, show in zip(results, shown):
+    words = startup.told_whole([learner.message(test.message) if _told(test) else "" for test in results])
+    for test, message in zip(results, words):
         outcome = "passed" if test.passed else ("did not run" if test.outcome == "not_run" else "failed")
-        message = same_as = ""
+        same_as = ""
         timelines: tuple[Timeline, ...] = ()
-        if show:
-            message = next(words)
+        if message:
             timelines = tuple(Timeline.from_json(entry) for entry in test.timelines)
             # The same failure in several tests (a program that does not start) is told once; ports differ.
             gist = re.sub(r"\d+", "N", message)
@@ -93,3 +91,8 @@ def _tests(results) -> tuple[TestFeedback, ...]:
         tests.append(TestFeedback(test.name, learner.test_title(test.name), outcome, test.score, test.max_score,
                                   test.visibility, message, same_as, timelines))
     return tuple(tests)
+
+
+def _told(test) -> bool:
+    """A visible failure with words: what a student is told (a hidden test's words stay with the instructor)."""
+    return test.visibility == "visible" and not test.passed and bool(test.message)
