@@ -38,7 +38,7 @@ CAUGHT_BY = audit.load(audit.audit_path(KIT, "04"), "04").caught_by()
 # What each failure must say, checked on the same grading: caught for its bug, in words of what was observed.
 WORDS: dict[str, dict[str, list[str]]] = {
     "retry_at_once": {RETRIED_WITH_GROWING_GAPS: ["a retry started at once"]},
-    "delay_from_creation": {RETRIED_WITH_GROWING_GAPS: ["started at once", "counts from the failure"]},
+    "delay_from_creation": {RETRIED_WITH_GROWING_GAPS: ["at once", "counts from the failure"]},
     "constant_backoff": {RETRIED_WITH_GROWING_GAPS: ["the wait did not grow"],
                          SCHEDULE: ["RETRY_BASE_DELAY × 2^(attempts − 1)"]},
     "linear_backoff": {SCHEDULE: ["RETRY_BASE_DELAY × 2^(attempts − 1)"]},
