@@ -170,6 +170,20 @@ def test_an_unknown_exercise_ends_every_command_in_one_clear_line(handout, comma
     assert not (handout / ".ticketrail").exists(), f"`ticketrail {command}` changed something before refusing"
 
 
+@pytest.mark.parametrize("command", ["run 01", "check 01", "status", "hint 01", "validate", "release out"])
+def test_a_malformed_grading_yml_is_refused_by_every_command_with_its_file_and_line(tmp_path, command):
+    kit = copy_kit(tmp_path / "kit", exercises=("01",))
+    text = (kit / "grading.yml").read_text().splitlines()
+    broken = next(n for n, line in enumerate(text) if line.strip().startswith("tests:"))
+    text[broken] = text[broken].replace(":", "", 1)
+    (kit / "grading.yml").write_text("\n".join(text) + "\n")
+    result = ticketrail(kit, *command.split())
+    assert result.returncode == 2 and "Traceback" not in result.stderr, said(result)
+    assert f"grading.yml:{broken + 1}: not valid YAML" in result.stderr, (
+        f"the error should name the file and the line that broke ({broken + 1})\n" + said(result))
+    assert not (kit / ".ticketrail").exists() and not (kit / "out").exists(), said(result)
+
+
 def test_hint_takes_1_as_well_as_01(tmp_path):
     handout = copy_kit(tmp_path / "handout", exercises=("01",), reference=False)
     first, second = ticketrail(handout, "hint", "1"), ticketrail(handout, "hint", " 01")

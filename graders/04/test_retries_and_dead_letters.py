@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 import pytest
 
 from ticketrail.checks.contract import replay
-from ticketrail.checks.jobs import DEAD, DELAYED, EMAIL_QUEUE, EMAIL_TASK, PROCESSING, clip_job, delay_job, parse_job
+from ticketrail.checks.jobs import (DEAD, DELAYED, EMAIL_QUEUE, EMAIL_TASK, PROCESSING, clip_job, delay_job, job_key,
+                                    parse_job)
 from ticketrail.checks.ledger import describe_calls, email_calls, wait_for_held_call
 from ticketrail.checks.rail import (
     DelayedSightings,
@@ -678,7 +679,7 @@ def test_an_idle_worker_waits_on_redis_without_spinning_and_still_moves_a_due_re
         system, world, redis_client):
     worker = system.start_program("worker.py")
     job_id = clip_job(redis_client, 5001)
-    wait_until(lambda: redis_client.hget(f"job:{job_id}", "status") == "SUCCESS", 15, lambda: (
+    wait_until(lambda: redis_client.hget(job_key(job_id), "status") == "SUCCESS", 15, lambda: (
         f"The check put a job on the rail (as the API does) and waited 15 s for the worker to finish it, "
         f"before watching the worker idle. Its hash: {redis_client.hgetall(f'job:{job_id}')}\n"
         + describe_rail(redis_client)
@@ -707,7 +708,7 @@ def test_an_idle_worker_waits_on_redis_without_spinning_and_still_moves_a_due_re
         "the rail must come round between waits to promote due retries: give BRPOPLPUSH a timeout of a second "
         f"or less, never 0 (which waits for ever) (task 7).\n{describe_rail(redis_client)}"
     ))
-    wait_until(lambda: redis_client.hget(f"job:{retry_id}", "status") == "SUCCESS", 15, lambda: (
+    wait_until(lambda: redis_client.hget(job_key(retry_id), "status") == "SUCCESS", 15, lambda: (
         f"The due retry left {DELAYED}, but did not reach SUCCESS within 15 s: its hash is "
         f"{redis_client.hgetall(f'job:{retry_id}')}.\n{describe_rail(redis_client)}"
     ))

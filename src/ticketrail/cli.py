@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 
+from ticketrail.commands._common import USAGE_ERROR
 from ticketrail.config import ConfigError
 from ticketrail.kit import KitError
 
@@ -38,12 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except KeyboardInterrupt:
         return 130
-    except KitError as error:  # an unknown exercise, no kit here: the person typing can fix it
+    except (KitError, ConfigError) as error:  # an unknown exercise, no kit here, a malformed grading.yml
         print(f"ticketrail: {error}", file=sys.stderr)
-        return 2
-    except ConfigError as error:
-        print(f"ticketrail: {error}", file=sys.stderr)
-        return 1
+        return USAGE_ERROR
     except BrokenPipeError:
         # `ticketrail status | head`: the reader left. Python would complain again while flushing
         # stdout at exit, so point it at nothing first.

@@ -132,9 +132,13 @@ def compose(path: Path) -> yaml.Node:
     except FileNotFoundError:
         raise ConfigError(f"{path}: not found") from None
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+        problem, mark = getattr(error, "problem", error), getattr(error, "problem_mark", None)
+        # A key without its colon is seen a line later: name the line where the broken construct began.
+        context, begun = getattr(error, "context", None), getattr(error, "context_mark", None)
+        if begun is not None and mark is not None and begun.line != mark.line:
+            problem, mark = f"{context}: {problem} (seen on line {mark.line + 1})", begun
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(error, 'problem', error)}") from None
+        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
     if root is None:
         raise ConfigError(f"{path}: the file is empty")
     return root

@@ -1,7 +1,7 @@
 """What every subcommand shares: how an exercise is named, how a command fails, how it stops.
 
 The convention: errors go to stderr; a mistake in the command line (an unknown exercise, a
-malformed option) exits 2, before the command has changed anything. A command raises
+malformed option) or in the kit's grading.yml exits 2, before the command has changed anything. A command raises
 KitError for those it finds through the Kit (`cli.main` prints it) and calls `fail` for the rest.
 """
 

@@ -155,7 +155,6 @@ class Batch:
         self.interrupted = False
         self.graded: list[str] = []
         self._writing = threading.Lock()
-        self._side_by_side: int | None = None
 
     # --- planning ------------------------------------------------------------------------
 
@@ -283,9 +282,9 @@ class Batch:
         at_once = min(jobs, len(plan.jobs))
         # Gradings side by side already keep the cores busy: each runs its tests one after the other, sparing the
         # start of a worker per test slot. A lone grading runs its tests side by side.
-        self._side_by_side = 1 if at_once > 1 else None
+        side_by_side = 1 if at_once > 1 else None
         pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="grading")
-        pending: set[Future] = {pool.submit(self._grade, job, progress) for job in plan.jobs}
+        pending: set[Future] = {pool.submit(self._grade, job, progress, side_by_side) for job in plan.jobs}
         try:
             while pending:
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -310,13 +309,13 @@ class Batch:
             pool.shutdown(wait=True, cancel_futures=True)
             progress.close()
 
-    def _grade(self, job: Job, progress: Progress) -> None:
+    def _grade(self, job: Job, progress: Progress, side_by_side: int | None) -> None:
         if self.interrupted:
             return
         progress.begin(job.label)
         started = time.monotonic()
         try:
-            result = self.grade_handin(job.spec, job.handin)
+            result = self._grade_handin(job.spec, job.handin, side_by_side)
         except Exception:  # the harness failed, not the student: record it and go on with the class
             result = not_graded(job.spec, "ungradable", "the kit failed while grading:\n" + traceback.format_exc())
             result.duration = time.monotonic() - started
@@ -329,7 +328,7 @@ class Batch:
         progress.end(job.label, f"{job.label}: {result.score:g}/{result.max_score:g}{status} "
                                 f"in {duration(result.duration)}")
 
-    def grade_handin(self, spec: ExerciseSpec, handin: Handin) -> ExerciseResult:
+    def _grade_handin(self, spec: ExerciseSpec, handin: Handin, side_by_side: int | None) -> ExerciseResult:
         with tempfile.TemporaryDirectory(prefix="ticketrail-workspace-") as scratch:
             impl = Path(scratch) / spec.id
             starter = self.kit_root / "starter" / spec.id
@@ -344,7 +343,7 @@ class Batch:
                     target.unlink()
                 target.write_bytes(content)
             result = runner.run_exercise(self.kit_root, self.config, spec.id, impl, redis=self.options.redis,
-                                         student_user=self.options.student_user, side_by_side=self._side_by_side)
+                                         student_user=self.options.student_user, side_by_side=side_by_side)
         return _without_workspace(result, f"{impl}/")
 
 
