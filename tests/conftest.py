@@ -14,14 +14,21 @@ from helpers import KIT
 
 # The files that take longest, longest first: 10 minutes for the attack batch down to about 1 for the last named,
 # in CI with four files at a time; the rest take under half a minute. Under --dist loadfile a worker takes the
-# next file in this order, so the long ones start first and the short ones fill the end: a long file started
-# last would end the run alone (the correct alternatives did, 14 full gradings, when they came eighth).
+# next file in this order, so the long ones start first and the short ones fill the end, where a long file would
+# keep one worker busy while the others have nothing left to take.
 LONGEST_FIRST = (
     "test_attacks.py", "test_exercise_04.py", "test_grading_sample_class.py", "test_exercise_05.py",
-    "test_correct_alternatives.py", "test_exercise_02.py", "test_grading.py", "test_exercise_06.py",
+    "test_grading.py", "test_exercise_02.py", "test_exercise_06.py", "test_correct_alternatives.py",
     "test_exercise_01.py", "test_exercise_03.py", "test_gradescope.py", "test_student_tools.py", "test_kit.py",
     "test_release.py", "test_start_crash.py",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist hands out files by their number of tests, most first, unless told not to: that order is not the
+    # order of their time (the attack batch and the sample class are a few long tests each).
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
