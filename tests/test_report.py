@@ -228,3 +228,20 @@ def test_a_run_where_the_shell_forbids_bytecode_keeps_it_in_the_kits_own_cache_f
     monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
     default = pytest_command(*args, grading=True)
     assert "PYTHONPYCACHEPREFIX" not in default.env, "where bytecode is written as usual, nothing changes"
+
+
+def test_the_bytecode_of_a_folder_that_is_gone_is_dropped_once_a_day(tmp_path):
+    cache = tmp_path / "cache"
+    live, gone = tmp_path / "kit" / "graders" / "01", tmp_path / "old-handout" / "exercises" / "01"
+    live.mkdir(parents=True)
+    for source in (live, gone):
+        mirror = cache / source.relative_to("/")
+        mirror.mkdir(parents=True)
+        (mirror / "test_x.cpython-311.pyc").write_bytes(b"")
+    dropped = bytecode.forget_gone_sources(cache)
+    assert dropped == [cache / (tmp_path / "old-handout").relative_to("/")], (
+        f"only the mirror of the folder that is gone goes, from its top: {dropped}")
+    assert not dropped[0].exists(), "the bytecode of a folder that is gone is deleted"
+    assert (cache / live.relative_to("/") / "test_x.cpython-311.pyc").is_file(), "a live folder's bytecode stays"
+    (cache / gone.relative_to("/")).mkdir(parents=True)
+    assert bytecode.forget_gone_sources(cache) == [], "the cache is looked through once a day, not at every run"

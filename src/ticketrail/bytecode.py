@@ -9,10 +9,15 @@ stay free of __pycache__ folders as the variable asked. Student programs never r
 from __future__ import annotations
 
 import os
+import shutil
+import time
+from pathlib import Path
 
 from ticketrail.caches import cache_folder
 
 OTHERS = 0o077  # the folder is its owner's alone: it holds the graders' bytecode, which no student may read
+FORGET_EVERY = 24 * 3600  # how often a run looks for the bytecode of folders that are gone
+PRUNED = ".pruned"  # its time is the last look
 
 
 def kept(env: dict[str, str]) -> dict[str, str]:
@@ -27,8 +32,30 @@ def kept(env: dict[str, str]) -> dict[str, str]:
         return env
     if info.st_uid != os.geteuid() or info.st_mode & OTHERS:
         return env  # another user could read the graders' bytecode there, or plant some for the grader to run
+    forget_gone_sources(folder)
     kept = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
     return {**kept, "PYTHONPYCACHEPREFIX": str(folder)}
+
+
+def forget_gone_sources(folder: Path, every: float = FORGET_EVERY) -> list[Path]:
+    """Drop, once a day at most, the bytecode of source folders that no longer exist: a deleted handout, a test's
+    temporary kit. The cache mirrors each source folder's path, so what a gone folder left is never read again."""
+    stamp = folder / PRUNED
+    try:
+        if time.time() - stamp.stat().st_mtime < every:
+            return []
+    except FileNotFoundError:
+        pass
+    stamp.touch()
+    gone = []
+    for current, folders, _ in os.walk(folder):
+        for name in list(folders):
+            mirror = Path(current) / name
+            if not (Path("/") / mirror.relative_to(folder)).is_dir():
+                folders.remove(name)
+                shutil.rmtree(mirror, ignore_errors=True)  # another run may be dropping it too
+                gone.append(mirror)
+    return gone
 
 
 def keep_for_children() -> None:
