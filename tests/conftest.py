@@ -12,15 +12,16 @@ from ticketrail.grading.runner import ExerciseResult, run_exercise
 
 from helpers import KIT
 
-# The files that take longest, longest first: 10 minutes for the attack batch down to about 1 for the last named,
-# in CI with four files at a time; the rest take under half a minute. Under --dist loadfile a worker takes the
+# The files that take longest, longest first: 10 minutes for the attack batch down to about 15 s for the last named,
+# in CI with four files at a time; the rest take under 10 s. Under --dist loadfile a worker takes the
 # next file in this order, so the long ones start first and the short ones fill the end, where a long file would
 # keep one worker busy while the others have nothing left to take.
 LONGEST_FIRST = (
-    "test_attacks.py", "test_exercise_04.py", "test_grading_sample_class.py", "test_exercise_05.py",
-    "test_grading.py", "test_exercise_02.py", "test_exercise_06.py", "test_correct_alternatives.py",
-    "test_exercise_01.py", "test_exercise_03.py", "test_gradescope.py", "test_student_tools.py", "test_kit.py",
-    "test_release.py", "test_start_crash.py",
+    "test_attacks.py", "test_exercise_05.py", "test_exercise_04.py", "test_grading_sample_class.py",
+    "test_exercise_02.py", "test_exercise_06.py", "test_grading.py", "test_correct_alternatives.py",
+    "test_exercise_03.py", "test_exercise_01.py", "test_student_tools.py", "test_gradescope.py", "test_release.py",
+    "test_start_crash.py", "test_kit.py", "test_shards.py", "test_self_check_verdicts.py", "test_report.py",
+    "test_recipes.py",
 )
 
 

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from helpers import KIT, explain
 from ticketrail import config, procfs, procs, sandbox
 from ticketrail.grading.runner import run_exercise
 from ticketrail.procs import Child, ChildFailed, PortTaken, python_argv, wait_for_port
+from ticketrail.sandbox.runtime import runtime_python
 from ticketrail.waiting import wait_until
 
 ATTACKS = corpus.load()
@@ -301,6 +303,29 @@ def box(request):
 def _run_as(box: sandbox.Sandbox, folder: Path, code: str, name: str = "probe", log_dir: Path | None = None) -> Child:
     return Child(name, python_argv("-c", code), folder, {"PATH": "/usr/bin:/bin", "HOME": str(folder)},
                  user=box.user, log_dir=log_dir or folder.parent, jail=box.jail(folder))
+
+
+def test_the_runtime_holds_the_kits_modules_compiled_even_where_the_grader_keeps_its_bytecode_elsewhere(box):
+    """Student programs run with -B and read no cache prefix: the runtime's own __pycache__ is all they get."""
+    if box.isolation != "jail":
+        pytest.skip("one build is enough: the runtime is the same for both isolations")
+    root = Path(tempfile.mkdtemp(prefix="runtime-test-", dir=sandbox.ROOT))
+    os.chmod(root, 0o755)
+    prefix = root / "prefix"
+    saved = sys.pycache_prefix
+    try:
+        sys.pycache_prefix = str(prefix)  # as under bytecode.kept, where the shell forbids bytecode
+        python = runtime_python(root, box.user)
+    finally:
+        sys.pycache_prefix = saved
+    try:
+        package = next(Path(python).parent.parent.glob("lib/python*/site-packages/ticketrail"))
+        bare = [str(source.relative_to(package)) for source in package.rglob("*.py")
+                if not (source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc").is_file()]
+        assert not bare, f"modules of the runtime with no bytecode beside them (each program would compile them): {bare}"
+        assert not prefix.exists(), "the build wrote the runtime's bytecode into the grader's own cache"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_sandbox_uid_has_no_account_and_cannot_open_any_kit_secret(box, tmp_path):

@@ -5,7 +5,6 @@ A venv's interpreter often lives under /root (0700), which the sandbox's uid cou
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import os
 import shutil
@@ -94,9 +93,12 @@ def _build_runtime(root: Path, target: Path, sources: _RuntimeSources, user: tup
                    or name == "__pycache__")
         _link_tree(sources.package, site / "ticketrail", lambda name: name == "__pycache__")
         # Its programs run with -B and the kit's source tree may hold no bytecode (PYTHONDONTWRITEBYTECODE): without
-        # this, every world, broker and student program would compile the kit's modules again at start.
-        if not compileall.compile_dir(site / "ticketrail", quiet=1):
-            raise SandboxError(f"the kit's modules in {site / 'ticketrail'} do not compile")
+        # this, every world, broker and student program would compile the kit's modules again at start. In a process
+        # of its own, with -E: this one's PYTHONPYCACHEPREFIX (bytecode.kept) would send the files to the kit's cache.
+        compiled = subprocess.run([sys.executable, "-E", "-m", "compileall", "-q", str(site / "ticketrail")],
+                                  capture_output=True, text=True)
+        if compiled.returncode != 0:
+            raise SandboxError(f"the kit's modules in {site / 'ticketrail'} do not compile:\n{compiled.stdout[-2000:]}")
         for folder, _, _ in os.walk(staging):
             os.chmod(folder, 0o755)
         check_runtime(str(staging / "bin" / sources.executable.name), *user)
