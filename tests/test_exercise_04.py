@@ -38,6 +38,8 @@ CAUGHT_BY = audit.load(audit.audit_path(KIT, "04"), "04").caught_by()
 # What each failure must say, checked on the same grading: caught for its bug, in words of what was observed.
 WORDS: dict[str, dict[str, list[str]]] = {
     "retry_at_once": {RETRIED_WITH_GROWING_GAPS: ["a retry started at once"]},
+    "retry_sleeps_in_the_worker": {RETRIED_WITH_GROWING_GAPS: ["never seen in jobs:email:delayed",
+                                                               "not in the worker's memory"]},
     "delay_from_creation": {RETRIED_WITH_GROWING_GAPS: ["at once", "counts from the failure"]},
     "constant_backoff": {RETRIED_WITH_GROWING_GAPS: ["the wait did not grow"],
                          SCHEDULE: ["RETRY_BASE_DELAY × 2^(attempts − 1)"]},

@@ -199,13 +199,14 @@ def test_a_failing_email_is_retried_with_growing_gaps_until_it_succeeds(system, 
         )
     assert status.get("attempts") == 3, f"After three attempts the status should say \"attempts\": 3; it said {status}."
     assert "RETRY" in job.history or sightings, (
-        f"A failed job waits for its next attempt with status RETRY, in {DELAYED} (lecture §3.4), for the whole "
-        f"delay: {knobs.delay(1):.2f} s after the first failure. This job was never seen waiting: its status was never "
-        f"RETRY, and a look at {DELAYED} every 10 ms never found it: it left at once, or never waited there (attempt 2 "
-        f"started {gaps[0]:.2f} s after attempt 1 failed, late only because the machine was busy). The delay counts from the failure: "
-        "the due time is time.time() + the delay, taken once the attempt has failed, so the job is due only that "
-        "much later (a due time counted from the job's creation has passed already when a long attempt fails). "
-        f"Put the job in {DELAYED} scored by it, and write status RETRY in the same step.\n" + job.describe()
+        f"A failed job waits for its next attempt with status RETRY, in {DELAYED} scored by its due time (lecture "
+        f"§3.4), for the whole delay: {knobs.delay(1):.2f} s after the first failure. This job was never seen waiting: "
+        f"its status was never RETRY, and a look at {DELAYED} every 10 ms never found it (attempt 2 started "
+        f"{gaps[0]:.2f} s after attempt 1 failed). It waited elsewhere, in a worker's memory that dies with the "
+        f"worker, or it left {DELAYED} at once because its due time had passed already. The delay counts from the "
+        "failure: the due time is time.time() + the delay, taken once the attempt has failed (a due time counted "
+        "from the job's creation has passed by the time a long attempt fails). Put the job in "
+        f"{DELAYED} scored by it, and write status RETRY in the same step.\n" + job.describe()
     )
     assert "RETRY" in job.history, (
         f"While a failed job waits for its next attempt its status is RETRY (lecture §3.4); the statuses seen "
