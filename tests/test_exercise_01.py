@@ -35,9 +35,10 @@ def test_the_starter_fails_the_latency_grader_with_the_timeline(grade):
 # What each known-wrong solution's failure must say, grader by grader: the words name what was observed.
 WORDS = {
     "answers_after_the_first_side_effect": {
-        NO_WAIT: ["answer came", " ms after the analytics call finished", "waited for the analytics", "even the quickest"],
+        NO_WAIT: ["answer came only once the analytics call was let go", "waited for the analytics",
+                  "even the quickest"],
     },
-    "gather_only": {NO_WAIT: ["waited for the email", "asyncio.gather", "slowest one"]},
+    "gather_only": {NO_WAIT: ["waited for every side effect, the email included", "asyncio.gather", "slowest one"]},
     "schedules_before_the_lookup": {
         UNKNOWN: ["answered 404 for orders", "warehouse for order 0", "analytics for order 99999",
                   "returns its 404 response instead of raising HTTPException"],

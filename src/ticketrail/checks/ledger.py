@@ -42,33 +42,6 @@ def assert_side_effects_exactly_once(world: WorldControl, orders: Iterable[int],
     )
 
 
-def finished_before(world: WorldControl, order_id: int, answered: float) -> list[Call]:
-    """The side-effect calls for this order that had finished when its answer arrived, the latest last."""
-    calls = [c for c in world.ledger(order_id=order_id)
-             if c.service in SIDE_EFFECTS and c.end is not None and c.end < answered]
-    return sorted(calls, key=lambda c: c.end)
-
-
-def waited_for_everything(world: WorldControl, order_id: int, answered: float) -> bool:
-    """Did the answer come only once every side effect of the order was done (nothing moved out)?"""
-    done = {c.service for c in finished_before(world, order_id, answered)}
-    return done >= set(SIDE_EFFECTS)
-
-
-def describe_the_wait(world: WorldControl, order_id: int, answered: float) -> str | None:
-    """'the answer came 4 ms after the analytics push finished…', or None when it waited for none."""
-    early = finished_before(world, order_id, answered)
-    if not early:
-        return None
-    last = early[-1]
-    others = [SHORT_NAMES[c.service] for c in early[:-1]]
-    text = (f"order {order_id}'s answer came {1000 * (answered - last.end):.0f} ms after the "
-            f"{SHORT_NAMES[last.service]} call finished: the answer waited for the {SHORT_NAMES[last.service]}")
-    if others:
-        text += f" (and, before it, for {', '.join(others)})"
-    return text
-
-
 # --- the emails ----------------------------------------------------------------------------------
 
 
