@@ -43,7 +43,7 @@ def test_the_answer_does_not_wait_for_the_side_effects(system, world):
     wait_until(
         lambda: all(world.effects(s)[o] for s in SIDE_EFFECTS for o in (501, 502, 503)),
         timeout=15,
-        describe=lambda: "Not every side effect happened within 15 s of being let go.\n" + world.summary(SIDE_EFFECTS),
+        describe=lambda: "Not every side effect happened within 15 s of the answers.\n" + world.summary(SIDE_EFFECTS),
     )
 
 
