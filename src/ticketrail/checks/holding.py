@@ -78,8 +78,8 @@ def confirm_with_side_effects_held(api: Api, world: WorldControl, order_id: int)
             answered.set()
 
     def held_now() -> list[str]:
-        return [c.service for c in world.ledger(order_id=order_id)
-                if c.service in SIDE_EFFECTS and c.held and c.outcome == "running" and c.service not in outcome.released]
+        return [c.service for c in world.ledger(order_id=order_id) if c.service in SIDE_EFFECTS and c.held
+                and c.outcome == "running" and c.service not in outcome.released]
 
     for service in SIDE_EFFECTS:
         world.hold(service)
