@@ -9,6 +9,7 @@ BACKENDS = ["server", "embedded"]
 LATENCY = "test_confirm_answers_within_the_latency_budget"
 NO_WAIT = "test_the_answer_does_not_wait_for_the_side_effects"
 UNKNOWN = "test_an_unknown_order_gets_404_and_no_side_effects"
+DB_FIRST = "test_the_order_is_confirmed_in_the_db_before_the_answer"
 # Each known-wrong solution, and the graders meant to catch it: the rules of graders/01/audit.yml.
 CAUGHT_BY = audit.load(audit.audit_path(KIT, "01"), "01").caught_by()
 
@@ -38,6 +39,7 @@ WORDS = {
         NO_WAIT: ["answer came only once the analytics call was let go", "waited for the analytics",
                   "even the quickest"],
     },
+    "db_write_in_a_task": {DB_FIRST: ["while the world held its database write", "update_order_status"]},
     "gather_only": {NO_WAIT: ["waited for every side effect, the email included", "asyncio.gather", "slowest one"]},
     "schedules_before_the_lookup": {
         UNKNOWN: ["answered 404 for orders", "warehouse for order 0", "analytics for order 99999",

@@ -7,7 +7,7 @@ import pytest
 
 from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm
 from ticketrail.checks.latency import assert_confirm_within_budget, burst, explain_slow_answer
-from ticketrail.checks.holding import HeldConfirm, confirm_with_side_effects_held
+from ticketrail.checks.holding import HeldConfirm, answer_while_held, confirm_with_side_effects_held
 from ticketrail.checks.ledger import assert_side_effects_exactly_once
 from ticketrail.latency import LatencyResult
 from ticketrail.services import SHORT_NAMES, SIDE_EFFECTS
@@ -66,6 +66,16 @@ def test_the_order_is_confirmed_in_the_db_before_the_answer(system, world):
             f"(its history: {world.order_history(order_id)}). Updating the order's status is the "
             "business logic the customer waits for: keep it in the request, before the answer (lecture §1.1)."
         )
+    # A write made just after the answer can look made before it when the check notices the answer late: with the
+    # write held in the world, an answer that does not wait for it comes all the same.
+    early = answer_while_held(api, world, 604, "update_order_status")
+    assert early is None, (
+        f"POST /orders/604/confirm answered {early.status_code if early else ''} ({early.text[:120] if early else ''}) "
+        "while the world held its database write (shop.update_order_status): the answer said the order was "
+        "confirmed before the database had recorded it. Updating the order's status is the business logic the "
+        "customer waits for: keep `await shop.update_order_status(order_id, \"confirmed\")` in the request, before "
+        "the answer (lecture §1.1)."
+    )
 
 
 def test_every_side_effect_happens_exactly_once_soon_after(system, world):

@@ -119,3 +119,29 @@ def _wait_for_the_next_move(world: WorldControl, order_id: int, released: str, a
             ended_at = time.monotonic()
         if ended_at is not None and time.monotonic() - ended_at >= GRACE:
             return
+
+
+def answer_while_held(api: Api, world: WorldControl, order_id: int, service: str,
+                      patience: float = PATIENCE / 2) -> httpx.Response | None:
+    """Confirm while the world holds `service` (one the answer must wait for): the answer, if it came within
+    `patience` s all the same; then `service` is let go and the confirm finishes."""
+    answered = threading.Event()
+    box: list[httpx.Response] = []
+
+    def send() -> None:
+        try:
+            box.append(confirm(api, order_id, timeout=600))
+        except httpx.HTTPError:
+            pass
+        finally:
+            answered.set()
+
+    world.hold(service)
+    sender = threading.Thread(target=send, name=f"confirm {order_id}", daemon=True)
+    try:
+        sender.start()
+        came = answered.wait(patience)
+    finally:
+        world.release(service)
+    sender.join(PATIENCE)
+    return box[0] if came and box else None
