@@ -44,6 +44,8 @@ CAUGHT_BY = audit.load(audit.audit_path(KIT, "02"), "02").caught_by()
 
 # What each known-wrong solution's failure must say, grader by grader: the words name what was observed.
 WORDS = {
+    "db_write_in_a_task": {"test_confirm_records_the_order_as_confirmed_before_it_answers": [
+        "while the world held its database write", "update_order_status"]},
     "lrange_then_del": {THREE_WORKERS: ["more than once", "BRPOP", "§3.5"]},
     # Ended by the empty rail, not by the 30 s deadline.
     "takes_the_whole_rail": {THREE_WORKERS: ["only 1 process", "one job at a time", "the rail had been empty"]},

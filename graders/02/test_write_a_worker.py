@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm_for_job
+from ticketrail.checks.holding import answer_while_held
 from ticketrail.checks.jobs import (
     EMAIL_QUEUE,
     EMAIL_TASK,
@@ -66,6 +67,15 @@ def test_confirm_records_the_order_as_confirmed_before_it_answers(system, world)
             f"as confirmed (its history: {world.order_history(order)}). The confirm reads the order, confirms it "
             '(shop.update_order_status(order_id, "confirmed")), then pushes the job (lecture §3.3).'
         )
+    # A write made just after the answer can look made before it when the check notices the answer late: with the
+    # write held in the world, an answer that does not wait for it comes all the same.
+    early = answer_while_held(api, world, 133, "update_order_status")
+    assert early is None, (
+        f"POST /orders/133/confirm answered {early.status_code if early else ''} ({early.text[:160] if early else ''}) "
+        "while the world held its database write (shop.update_order_status): the answer said the order was "
+        "confirmed before the database had recorded it. The confirm reads the order, awaits "
+        'shop.update_order_status(order_id, "confirmed"), then pushes the job and answers (lecture §3.3).'
+    )
 
 
 def test_confirm_puts_one_job_with_the_contract_shape_on_jobs_email(system, redis_client):
