@@ -18,7 +18,7 @@ import httpx
 from ticketrail.checks.contract import confirm
 from ticketrail.services import DURATIONS, SHORT_NAMES, SIDE_EFFECTS
 from ticketrail.system import Api
-from ticketrail.worldctl import WorldControl
+from ticketrail.worldctl import Call, WorldControl
 
 # An answer that waits for nothing comes in milliseconds: this leaves a busy machine ample time to deliver it.
 PATIENCE = 5.0
@@ -68,24 +68,15 @@ def confirm_with_side_effects_held(api: Api, world: WorldControl, order_id: int)
     outcome = HeldConfirm(order_id)
     answered = threading.Event()
 
-    def send() -> None:
-        try:
-            outcome.response = confirm(api, order_id, timeout=600)
-            outcome.answered_at = time.time()
-        except httpx.HTTPError as error:
-            outcome.error = error
-        finally:
-            answered.set()
-
-    def held_now() -> list[str]:
-        return [c.service for c in world.ledger(order_id=order_id) if c.service in SIDE_EFFECTS and c.held
-                and c.outcome == "running" and c.service not in outcome.released]
+    def held_now(calls: list[Call] | None = None) -> list[str]:
+        calls = world.ledger(order_id=order_id) if calls is None else calls
+        return [c.service for c in calls if c.service in SIDE_EFFECTS and c.held and c.outcome == "running"
+                and c.service not in outcome.released]
 
     for service in SIDE_EFFECTS:
         world.hold(service)
-    sender = threading.Thread(target=send, name=f"confirm {order_id}", daemon=True)
+    sender = _send_confirm(api, outcome, answered)
     try:
-        sender.start()
         answered.wait(PATIENCE)
         outcome.started = [s for s in SIDE_EFFECTS if world.ledger(s, order_id=order_id)]
         while not answered.is_set():
@@ -108,14 +99,15 @@ def confirm_with_side_effects_held(api: Api, world: WorldControl, order_id: int)
 
 
 def _wait_for_the_next_move(world: WorldControl, order_id: int, released: str, answered: threading.Event,
-                            held_now: Callable[[], list[str]]) -> None:
+                            held_now: Callable[..., list[str]]) -> None:
     """Until the answer comes, a call of the order is newly held, or the released call ended GRACE s ago."""
     ended_at, give_up = None, time.monotonic() + PATIENCE + GRACE + DURATIONS[released]
     held_before = set(held_now())
     while not answered.wait(0.05) and time.monotonic() < give_up:
-        if set(held_now()) - held_before:
+        calls = world.ledger(order_id=order_id)  # one read of the ledger a look
+        if set(held_now(calls)) - held_before:
             return
-        if ended_at is None and all(c.end is not None for c in world.ledger(released, order_id=order_id)):
+        if ended_at is None and all(c.end is not None for c in calls if c.service == released):
             ended_at = time.monotonic()
         if ended_at is not None and time.monotonic() - ended_at >= GRACE:
             return
@@ -125,23 +117,29 @@ def answer_while_held(api: Api, world: WorldControl, order_id: int, service: str
                       patience: float = PATIENCE / 2) -> httpx.Response | None:
     """Confirm while the world holds `service` (one the answer must wait for): the answer, if it came within
     `patience` s all the same; then `service` is let go and the confirm finishes."""
-    answered = threading.Event()
-    box: list[httpx.Response] = []
-
-    def send() -> None:
-        try:
-            box.append(confirm(api, order_id, timeout=600))
-        except httpx.HTTPError:
-            pass
-        finally:
-            answered.set()
-
+    outcome, answered = HeldConfirm(order_id), threading.Event()
     world.hold(service)
-    sender = threading.Thread(target=send, name=f"confirm {order_id}", daemon=True)
+    sender = _send_confirm(api, outcome, answered)
     try:
-        sender.start()
         came = answered.wait(patience)
     finally:
         world.release(service)
     sender.join(PATIENCE)
-    return box[0] if came and box else None
+    return outcome.response if came else None
+
+
+def _send_confirm(api: Api, outcome: HeldConfirm, answered: threading.Event) -> threading.Thread:
+    """The confirm, sent from a thread of its own so that the check can act while it waits; `answered` when done."""
+
+    def send() -> None:
+        try:
+            outcome.response = confirm(api, outcome.order_id, timeout=600)
+            outcome.answered_at = time.time()
+        except httpx.HTTPError as error:
+            outcome.error = error
+        finally:
+            answered.set()
+
+    sender = threading.Thread(target=send, name=f"confirm {outcome.order_id}", daemon=True)
+    sender.start()
+    return sender
