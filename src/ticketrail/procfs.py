@@ -29,13 +29,32 @@ def parent(pid: int) -> int | None:
     return int(fields[1]) if fields else None
 
 
+# The lines of /proc/PID/status the kit reads. A scan of every process reads the file once for each: splitting all
+# of its fifty-odd lines cost three times what reading it does. The kernel escapes a newline in a process's name,
+# so no line can be forged by naming a program.
+_STATUS_LINES = ((b"\nState:", "State"), (b"\nPPid:", "PPid"), (b"\nUid:", "Uid"), (b"\nThreads:", "Threads"))
+
+
 def status(pid: int) -> dict[str, list[str]]:
-    """/proc/PID/status as a dict of split values ({} when the process is gone)."""
+    """State, PPid, Uid and Threads from /proc/PID/status, each split into its values ({} when the process is gone)."""
     try:
-        with open(f"/proc/{pid}/status") as lines:
-            return {key: value.split() for key, _, value in (line.partition(":") for line in lines)}
+        fd = os.open(f"/proc/{pid}/status", os.O_RDONLY)
     except OSError:
         return {}
+    try:
+        text = os.read(fd, 64 * 1024)
+    except OSError:
+        return {}
+    finally:
+        os.close(fd)
+    fields = {}
+    for tag, key in _STATUS_LINES:
+        start = text.find(tag)
+        if start >= 0:
+            start += len(tag)
+            end = text.find(b"\n", start)
+            fields[key] = text[start:end if end >= 0 else len(text)].decode(errors="replace").split()
+    return fields
 
 
 def children_map() -> dict[int, list[int]]:
