@@ -221,6 +221,7 @@ class Child:
         self.started_at = time.monotonic()
         timings.program_started(self)
         self._terminated = False
+        self._drained = False
         self.signalled = False  # the harness sent it a signal: an exit from now on is not the program's own doing
 
     @property
@@ -278,6 +279,11 @@ class Child:
         return self.process.returncode
 
     def log(self) -> str:
+        if not self._drained and self.process.poll() is not None:
+            # A program that just ended may have its last words still in the pipe, unread by the pump: they are
+            # the ones that say why it ended. Waited for once (a process that escaped the stop may hold the pipe).
+            self._drained = True
+            self.output.close(timeout=1.0)
         return self.output.text()
 
     def log_tail(self, lines: int = 30, chars: int = 4000) -> str:

@@ -101,7 +101,7 @@ def handout_pyproject(root: Path) -> str:
     pytest_section = (
         "[tool.pytest.ini_options]\n"
         'testpaths = ["exercises"]\n'
-        'addopts = "--import-mode=importlib -p no:cacheprovider"\n'
+        'addopts = "--import-mode=importlib -p no:cacheprovider -p no:anyio"\n'
     )
     section = re.compile(r"^\[tool\.pytest\.ini_options\]\n.*?(?=^\[|\Z)", re.M | re.S)
     if section.search(text):
