@@ -37,18 +37,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's tests stay together
 
 
-# Each grading of the suite runs its tests one after the other, as a batch's gradings do when several run at once:
-# the suite's files already keep the cores busy, and a grading's tests side by side cost a pytest worker, a world
-# and a Redis each (a third more CPU for the grading of 03, measured: 15.3 s against 9.7 s). The suite takes as
-# long either way at four files (its cores then idle a fifth of the run), and the load it puts on the machine is
-# lower.
-SIDE_BY_SIDE = 1
-
-
 @functools.lru_cache(maxsize=None)
 def _graded(exercise_id: str, impl: str, redis: str | None, only: tuple[str, ...]) -> ExerciseResult:
-    return run_exercise(KIT, config.load(KIT / "grading.yml"), exercise_id, Path(impl), redis=redis, only=only,
-                        side_by_side=SIDE_BY_SIDE)
+    return run_exercise(KIT, config.load(KIT / "grading.yml"), exercise_id, Path(impl), redis=redis, only=only)
 
 
 @pytest.fixture(scope="session")
