@@ -349,8 +349,7 @@ def wait_for_port(child: Child, port: int, timeout: float, cpu_budget: float = S
                 raise BusyAtStart(child, f"{child.name} did not answer on port {port}: it used {cpu_budget:.0f} s of "
                                          f"CPU without listening, busy at start{busy_note} (an endless loop at import?)")
         if not child.alive():
-            if child.process.returncode < 0:  # killed: its last words, and the harness's note on why, come just after
-                child.output.close(timeout=1.0)
+            if child.process.returncode < 0:  # killed: the harness's note on why comes just after its last words
                 time.sleep(0.2)
             raise ChildFailed(child, f"{child.name} {child.describe_exit()} before it answered on port {port}")
         with socket.socket() as sock:

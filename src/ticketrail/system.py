@@ -241,7 +241,6 @@ class System:
         """The crash of a program that died at start, told in full the first time in this run."""
         if child.alive():
             return None
-        child.output.close(timeout=1.0)
         found = startup.crash(child.log(), self._student_folders(), _role(child))
         if found is None:
             return None
