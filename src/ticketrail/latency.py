@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import httpx
 
-from ticketrail import timings
+from ticketrail import priority, timings
 from ticketrail.caches import cache_folder
 
 
@@ -140,8 +140,8 @@ def _take(descriptor: int, patience: float) -> bool:
 
 @contextlib.contextmanager
 def exclusive(folder: Path | None = None) -> Iterator[None]:
-    """Hold the machine's measurement lock for the duration: no other grading times requests meanwhile.
-    Nested use in one process holds it once. Without a usable lock folder (a read-only file system), or
+    """Hold the machine's measurement lock for the duration: no other grading times requests meanwhile, and the
+    measured programs come first for the cores (priority.favoured). Nested use in one process holds it once. Without a usable lock folder (a read-only file system), or
     after LOCK_PATIENCE seconds of waiting, the measurement goes ahead unguarded: a noisy measurement is
     measured again (see measure), a test past its time limit is lost."""
     global _depth
@@ -161,7 +161,8 @@ def exclusive(folder: Path | None = None) -> Iterator[None]:
             if descriptor is not None:
                 _take(descriptor, LOCK_PATIENCE)
             _depth = 1
-            yield
+            with priority.favoured():
+                yield
         finally:
             _depth = 0
             if descriptor is not None:
