@@ -78,7 +78,8 @@ def test_the_sample_class_is_small_enough_to_grade_in_ci(tmp_path):
 
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The class graded once, as a cluster would: three shards at once, shards 1 and 2 into one shared folder
+    """The class graded once, as a cluster would: three shards at once, two gradings at a time each (so each
+    runs its tests one after the other: the three share this machine), shards 1 and 2 into one shared folder
     and shard 3 into its own (as copied back), then `ticketrail report` over both. Then the README's command
     over the same records, each one up to date, so that it regrades nothing and writes what a single run does."""
     work = tmp_path_factory.mktemp("sample-class")
@@ -93,7 +94,7 @@ def graded_class(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     only = ["--exercise", ",".join(CHOSEN)] if CHOSEN != ALL else []
     folders = {1: work / "shared", 2: work / "shared", 3: work / "own"}
     shards = [subprocess.Popen([sys.executable, "-m", "ticketrail.cli", "grade", str(klass), "--out", str(folder),
-                                "--shard", f"{index}/3", "-j", "1", *only],
+                                "--shard", f"{index}/3", "-j", "2", *only],
                                cwd=KIT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
               for index, folder in folders.items()]
     logs = [shard.communicate(timeout=3000)[0] for shard in shards]

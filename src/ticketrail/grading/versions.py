@@ -26,9 +26,9 @@ PACKAGE = Path(ticketrail.__file__).parent
 # (tests/test_versions.py holds the list to that).
 VERDICT_HARNESS = (
     "__init__.py", "_libc.py", "bytecode.py", "caches.py", "checks", "childcall.py", "config.py", "fakeserver.py",
-    "kit.py", "latency.py", "notdone.py", "plugin.py", "procfs.py", "procs.py", "redisd.py", "report.py", "report_seal.py", "sandbox",
-    "services.py", "shop", "spread.py", "startup.py", "system.py", "timeline.py", "timings.py", "waiting.py",
-    "world.py", "worldctl.py", "grading/__init__.py", "grading/runner.py",
+    "kit.py", "latency.py", "notdone.py", "plugin.py", "priority.py", "procfs.py", "procs.py", "redisd.py", "report.py",
+    "report_seal.py", "sandbox", "services.py", "shop", "spread.py", "startup.py", "system.py", "timeline.py",
+    "timings.py", "waiting.py", "world.py", "worldctl.py", "grading/__init__.py", "grading/runner.py",
 )
 _SKIPPED = {"__pycache__", ".pytest_cache"}
 
