@@ -41,7 +41,7 @@ def test_the_answer_does_not_wait_for_the_side_effects(system, world):
             + "Schedule every side effect to run after the answer is sent (lecture §1.2, §2.1)."
         )
     wait_until(
-        lambda: all(world.effects(s)[o] for s in SIDE_EFFECTS for o in (501, 502, 503)),
+        lambda: all(counts[o] for counts in world.effects_of(SIDE_EFFECTS).values() for o in (501, 502, 503)),
         timeout=15,
         describe=lambda: "Not every side effect happened within 15 s of the answers.\n" + world.summary(SIDE_EFFECTS),
     )
@@ -92,7 +92,7 @@ def test_an_unknown_order_gets_404_and_no_side_effects(system, world):
     # A 404 counts once a known order's confirm does its part: answers, then its side effects follow.
     known = the_side_effects_were_moved_out(confirm_with_side_effects_held(api, world, 650))
     assert known.status_code == 200, f"POST /orders/650/confirm answered {known.status_code}: {known.text[:300]}"
-    wait_until(lambda: all(world.effects(s)[650] for s in SIDE_EFFECTS), timeout=15, describe=lambda: (
+    wait_until(lambda: all(counts[650] for counts in world.effects_of(SIDE_EFFECTS).values()), timeout=15, describe=lambda: (
         "Confirmed order 650 before asking about an unknown one; 15 s later not every side effect of order 650 had "
         "happened.\n" + world.summary(SIDE_EFFECTS)
     ))

@@ -58,8 +58,8 @@ class WorldControl:
         # The programs of the test under way (pid → name), to tell which of them made a call.
         self.programs: Callable[[], dict[int, str]] = dict
 
-    def _identify(self, call: Call) -> Call:
-        programs = self.programs()
+    @staticmethod
+    def _identify(call: Call, programs: dict[int, str]) -> Call:
         for pid in call.caller_chain:
             if pid in programs:
                 call.caller_pid, call.caller = str(pid), programs[pid]
@@ -85,7 +85,8 @@ class WorldControl:
     def ledger(self, service: str | None = None, order_id: int | None = None) -> list[Call]:
         response = self._http.get("/_ledger")
         response.raise_for_status()
-        calls = [self._identify(Call(**entry)) for entry in response.json()["entries"]]
+        programs = self.programs()
+        calls = [self._identify(Call(**entry), programs) for entry in response.json()["entries"]]
         return [
             c for c in calls
             if (service is None or c.service == service) and (order_id is None or c.order_id == order_id)
@@ -169,7 +170,16 @@ class WorldControl:
 
     def effects(self, service: str) -> Counter:
         """How many effective calls each order got from `service`."""
-        return Counter(c.order_id for c in self.ledger(service) if c.effective)
+        return self.effects_of([service])[service]
+
+    def effects_of(self, services: Iterable[str]) -> dict[str, Counter]:
+        """`effects` of each service, from one read of the ledger: a check that polls several services reads it
+        once a poll, not once a service and order."""
+        counts = {service: Counter() for service in services}
+        for call in self.ledger():
+            if call.effective and call.service in counts:
+                counts[call.service][call.order_id] += 1
+        return counts
 
     def effects_by_key(self, service: str) -> Counter:
         return Counter(c.idempotency_key for c in self.ledger(service) if c.effective)

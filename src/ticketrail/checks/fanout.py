@@ -332,7 +332,8 @@ class FanOut:
         names, orders = list(names), list(orders)
 
         def missing() -> list[str]:
-            return [f"{name} for order {o}" for name in names for o in orders if o not in self.reactions(name)]
+            seen = {name: set(self.reactions(name)) for name in names}  # one read of each a poll, not one an order
+            return [f"{name} for order {o}" for name in names for o in orders if o not in seen[name]]
 
         wait_until(lambda: not missing(), timeout, lambda: (
             f"After {timeout:.0f} s these reactions had still not happened: {', '.join(missing()[:10])}"

@@ -24,7 +24,8 @@ def assert_side_effects_exactly_once(world: WorldControl, orders: Iterable[int],
     orders, services = list(orders), list(services)
 
     def missing() -> list[str]:
-        return [f"{SHORT_NAMES[s]} for order {o}" for s in services for o in orders if world.effects(s)[o] < 1]
+        counts = world.effects_of(services)
+        return [f"{SHORT_NAMES[s]} for order {o}" for s in services for o in orders if counts[s][o] < 1]
 
     wait_until(lambda: not missing(), timeout, lambda: (
         f"After {timeout:.0f} s these side effects had still not happened: {', '.join(missing()[:8])}"
@@ -33,8 +34,9 @@ def assert_side_effects_exactly_once(world: WorldControl, orders: Iterable[int],
         "must not drop it."
     ))
     wait_quiet(world, quiet_for=1.0, timeout=timeout)
+    counts = world.effects_of(services)
     twice = [f"{SHORT_NAMES[s]} for order {o} ({n} times)"
-             for s in services for o, n in world.effects(s).items() if o in orders and n > 1]
+             for s in services for o, n in counts[s].items() if o in orders and n > 1]
     assert not twice, (
         f"Some side effects happened more than once: {', '.join(twice[:8])}. A customer who gets "
         "two confirmation emails, or a warehouse that ships twice, is the cost. Schedule each side "
