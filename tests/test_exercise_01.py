@@ -10,6 +10,7 @@ LATENCY = "test_confirm_answers_within_the_latency_budget"
 NO_WAIT = "test_the_answer_does_not_wait_for_the_side_effects"
 UNKNOWN = "test_an_unknown_order_gets_404_and_no_side_effects"
 DB_FIRST = "test_the_order_is_confirmed_in_the_db_before_the_answer"
+BURST = "test_a_burst_of_concurrent_confirms_stays_within_budget"
 # Each known-wrong solution, and the graders meant to catch it: the rules of graders/01/audit.yml.
 CAUGHT_BY = audit.load(audit.audit_path(KIT, "01"), "01").caught_by()
 
@@ -47,6 +48,7 @@ WORDS = {
     },
     "checks_the_range_not_the_shop": {UNKNOWN: ["POST /orders/0/confirm answered 500", "orders 1 to 9999"]},
     "forgets_to_await_the_lookup": {LATENCY: ["answered 500", "an error is not one"]},
+    "blocks_the_event_loop": {BURST: ["With 20 customers confirming at once", "a blocking call in an async def"]},
 }
 
 

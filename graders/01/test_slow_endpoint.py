@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from ticketrail.checks.contract import UNKNOWN_ORDERS, confirm
-from ticketrail.checks.latency import assert_confirm_within_budget, burst, explain_slow_answer
+from ticketrail.checks.latency import ARRIVAL_GAP, assert_confirm_within_budget, burst, explain_slow_answer
 from ticketrail.checks.holding import HeldConfirm, answer_while_held, confirm_with_side_effects_held
 from ticketrail.checks.ledger import assert_side_effects_exactly_once
 from ticketrail.latency import LatencyResult
@@ -134,7 +134,8 @@ def test_a_burst_of_concurrent_confirms_stays_within_budget(system, world, budge
     best = min(rounds, key=lambda r: statistics.median(s.seconds for s in r))
     result = LatencyResult(limit, [best])
     assert statistics.median(s.seconds for s in best) <= limit, (
-        "With 20 customers confirming at once:\n" + explain_slow_answer(result, world)
+        f"With 20 customers confirming at once (one every {ARRIVAL_GAP * 1000:.0f} ms, each on its own connection):\n"
+        + explain_slow_answer(result, world)
     )
     assert_side_effects_exactly_once(world, [s.key for s in best], timeout=30)
 
