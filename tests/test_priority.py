@@ -1,6 +1,7 @@
 """While requests are timed, the measured programs come first for the cores; afterwards they weigh as before."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,13 +16,17 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/self/autogr
                                 reason="raising a session's weight takes root and a kernel with autogroups")
 
 
+# A program that stays until it is killed: what the favour acts on, not a wait of the test's.
+IDLE = [sys.executable, "-c", "import signal; signal.pause()"]
+
+
 def autogroup_nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
 
 
 def test_a_program_in_a_session_of_its_own_is_favoured_only_while_the_lock_is_held(tmp_path):
     # Every program the harness starts has a session (so an autogroup) of its own, as this one.
-    program = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    program = subprocess.Popen(IDLE, start_new_session=True)
     try:
         assert autogroup_nice(program.pid) == 0
         with exclusive(tmp_path):
@@ -37,8 +42,8 @@ def test_a_program_in_a_session_of_its_own_is_favoured_only_while_the_lock_is_he
 
 
 def test_a_program_started_during_the_measurement_is_put_back_with_its_session(tmp_path):
-    parent = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.readline(); import subprocess; "
-                               "p = subprocess.Popen(['sleep', '60']); print(p.pid, flush=True); time.sleep(60)"],
+    parent = subprocess.Popen([sys.executable, "-c", "import signal, subprocess, sys; sys.stdin.readline(); "
+                               f"p = subprocess.Popen({IDLE!r}); print(p.pid, flush=True); signal.pause()"],
                               start_new_session=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         with exclusive(tmp_path):
@@ -48,14 +53,14 @@ def test_a_program_started_during_the_measurement_is_put_back_with_its_session(t
             during = autogroup_nice(started)
         after = autogroup_nice(started)
     finally:
-        parent.kill()
+        os.killpg(parent.pid, signal.SIGKILL)  # the parent's session: it and the program it started
         parent.wait()
     assert during == MEASURING_NICE, f"a child of a measured program weighed nice {during} during the measurement"
     assert after == 0, f"a program started during the measurement kept nice {after} afterwards"
 
 
 def test_a_measurement_whose_requests_hang_is_not_favoured_past_its_limit(tmp_path):
-    program = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    program = subprocess.Popen(IDLE, start_new_session=True)
     try:
         with favoured(longest=0.2):
             during = autogroup_nice(program.pid)

@@ -92,7 +92,8 @@ def test_an_unknown_order_gets_404_and_no_side_effects(system, world):
     # A 404 counts once a known order's confirm does its part: answers, then its side effects follow.
     known = the_side_effects_were_moved_out(confirm_with_side_effects_held(api, world, 650))
     assert known.status_code == 200, f"POST /orders/650/confirm answered {known.status_code}: {known.text[:300]}"
-    wait_until(lambda: all(counts[650] for counts in world.effects_of(SIDE_EFFECTS).values()), timeout=15, describe=lambda: (
+    every_effect = lambda: all(counts[650] for counts in world.effects_of(SIDE_EFFECTS).values())  # noqa: E731
+    wait_until(every_effect, timeout=15, describe=lambda: (
         "Confirmed order 650 before asking about an unknown one; 15 s later not every side effect of order 650 had "
         "happened.\n" + world.summary(SIDE_EFFECTS)
     ))

@@ -141,9 +141,10 @@ def _take(descriptor: int, patience: float) -> bool:
 @contextlib.contextmanager
 def exclusive(folder: Path | None = None) -> Iterator[None]:
     """Hold the machine's measurement lock for the duration: no other grading times requests meanwhile, and the
-    measured programs come first for the cores (priority.favoured). Nested use in one process holds it once. Without a usable lock folder (a read-only file system), or
-    after LOCK_PATIENCE seconds of waiting, the measurement goes ahead unguarded: a noisy measurement is
-    measured again (see measure), a test past its time limit is lost."""
+    measured programs come first for the cores (priority.favoured). Nested use in one process holds it once.
+    Without a usable lock folder (a read-only file system), or after LOCK_PATIENCE seconds of waiting, the
+    measurement goes ahead unguarded: a noisy measurement is measured again (see measure), a test past its time
+    limit is lost."""
     global _depth
     with _held:
         if _depth:

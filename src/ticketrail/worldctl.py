@@ -54,7 +54,8 @@ class WorldControl:
     def __init__(self, url: str, token: str, socket: Path | None = None) -> None:
         self.url = url
         self.socket = socket  # where student programs call, so that the kernel names the caller
-        self._http = httpx.Client(base_url=url, headers={TOKEN_HEADER: token}, timeout=30.0, verify=False)  # plain HTTP, see Api
+        # Plain HTTP on the loopback: verify=True would load a CA bundle for nothing (see Api.client_for).
+        self._http = httpx.Client(base_url=url, headers={TOKEN_HEADER: token}, timeout=30.0, verify=False)
         # The programs of the test under way (pid → name), to tell which of them made a call.
         self.programs: Callable[[], dict[int, str]] = dict
 

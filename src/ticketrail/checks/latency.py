@@ -48,9 +48,8 @@ def explain_slow_answer(result: LatencyResult, world: WorldControl) -> str:
     return "\n".join(lines)
 
 
-# Customers of a burst arrive this far apart, each on a connection of its own. The budget was set on these
-# arrivals: before, each thread loaded a CA bundle for its client first (about 30 ms holding the interpreter), which
-# spread the requests by as much on a quiet machine and by more, unevenly, on a busy one.
+# Customers of a burst arrive this far apart, each on a connection of its own, at a pace the machine's load cannot
+# stretch; the burst budget was set on arrivals this far apart.
 ARRIVAL_GAP = 0.03
 
 
