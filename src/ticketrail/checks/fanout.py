@@ -166,8 +166,17 @@ def pending_entries(client: redis.Redis, group: str) -> dict[str, int]:
     return {p["message_id"]: p["time_since_delivered"] for p in pending}
 
 
-def crash_recovery_advice(client: redis.Redis, group: str, order_id: int, claim_idle_ms: int) -> str:
-    """Why an event read before a crash was not handled again, from what the group still holds."""
+def crash_recovery_advice(client: redis.Redis, group: str, order_id: int, claim_idle_ms: int,
+                          handled_late_after: float | None = None) -> str:
+    """Why an event read before a crash was not handled again in time, from what the group still holds.
+
+    `handled_late_after`: seconds from the read to the restarted subscriber's reaction, when it came after the
+    check gave up (the entry is then acknowledged, and only the delay tells what went wrong)."""
+    read_env = ("Read EVENT_CLAIM_IDLE_MS from the environment: 10000 is only the default for when it is unset.")
+    if handled_late_after is not None:
+        return (f"It was handled again later, {handled_late_after:.1f} s after it was read, while "
+                f"EVENT_CLAIM_IDLE_MS={claim_idle_ms} here makes it claimable after {claim_idle_ms / 1000:g} s: "
+                f"claim with XAUTOCLAIM on every turn of the loop, with that idle time. {read_env}")
     entry = next((entry_id for entry_id, event in stream_events(client)
                   if isinstance(event, dict) and event.get("order_id") == order_id), None)
     if entry is None:
@@ -177,8 +186,7 @@ def crash_recovery_advice(client: redis.Redis, group: str, order_id: int, claim_
         idle = pending[entry]
         return (f"Its entry {entry} is still pending in the {group} group (XPENDING lists it, idle for {idle} ms; "
                 f"EVENT_CLAIM_IDLE_MS={claim_idle_ms} here): claim it with XAUTOCLAIM once it has been "
-                "idle EVENT_CLAIM_IDLE_MS, on every turn of the loop, and handle it. Read EVENT_CLAIM_IDLE_MS from "
-                "the environment: 10000 is only the default for when it is unset.")
+                f"idle EVENT_CLAIM_IDLE_MS, on every turn of the loop, and handle it. {read_env}")
     return (f"Its entry {entry} is not pending in the {group} group (XPENDING lists nothing for it): the entry was "
             "acknowledged although its reaction never finished. Acknowledging before reacting loses the event when "
             "the crash comes in between: XACK an entry only once its reaction is done (README, the contract).")
