@@ -9,6 +9,7 @@ checks side by side in a file would otherwise run one after the other on one wor
 
 from __future__ import annotations
 
+import ast
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -41,7 +42,7 @@ def spread(config: pytest.Config, start_crash: Callable[[str], object]) -> str |
     paths = [Path(str(arg).split("::")[0]).resolve() for arg in config.args]
     if not paths or not all(_checks_of_exercises(path) for path in paths):
         return None
-    count = config.getoption("--side-by-side") or SIDE_BY_SIDE
+    count = min(config.getoption("--side-by-side") or SIDE_BY_SIDE, checks_selected(config, paths))
     if config.option.numprocesses is None and not config.getoption("usepdb") and count > 1:
         config.option.numprocesses = count
         config.option.tx = ["popen"] * count
@@ -57,6 +58,46 @@ def spread(config: pytest.Config, start_crash: Callable[[str], object]) -> str |
 def _checks_of_exercises(path: Path) -> bool:
     """exercises/, graders/, a folder of one exercise, or a file in one."""
     return path.name in TEST_FOLDERS or exercise_of(path / "_") is not None or exercise_of(path) is not None
+
+
+def checks_selected(config: pytest.Config, paths: list[Path]) -> int:
+    """How many checks the run can select, read from its test files before pytest collects them (the checks of
+    exercises/ and graders/ are module-level functions, not parametrized). A worker more than there are checks
+    would cost an interpreter and pytest's start, half a second of CPU, and run nothing: one check runs here."""
+    only = config.getoption("--ticketrail-only")
+    if only:
+        return len({name for name in only.split(",") if name})
+    if all("::" in str(arg) for arg in config.args):
+        return len(config.args)
+    checks = [(name, file) for path in paths for file in _test_files(path) for name in _check_names(file)]
+    keyword = config.getoption("keyword")
+    if not keyword:
+        return len(checks)
+    try:
+        from _pytest.mark.expression import Expression
+
+        expression = Expression.compile(keyword)
+    except Exception:  # pytest's own parser, not a public one: if it changes, spread as if all were selected
+        return len(checks)
+    # As -k matches: a part of the check's name, its file's or its folder's, in any case.
+    return sum(expression.evaluate(lambda part, **_: any(part.lower() in name.lower() for name in
+                                                         (check, file.name, file.parent.name)))
+               for check, file in checks)
+
+
+def _test_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    return sorted(path.rglob("test_*.py")) if path.is_dir() else []
+
+
+def _check_names(file: Path) -> list[str]:
+    try:
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return ["(unreadable: pytest will say why)"]
+    return [node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test")]
 
 
 def slow_first(items: list[pytest.Item]) -> None:
